@@ -1,0 +1,45 @@
+"""Side-by-side comparison of every model: ``reports/models.md`` and the study's curve chart."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from artstyle import paths
+from artstyle.evaluation import comparison_table, plot_validation_curves, validation_curves
+from artstyle.io import atomic_file
+
+logger = logging.getLogger(__name__)
+
+
+def write_comparison(names: list[str], *, notice: str = "") -> pd.DataFrame:
+    """Write ``reports/models.md``, ``reports/compare/val_accuracy.csv`` and ``.png``.
+
+    Parameters
+    ----------
+    names : list of str
+        Models in table order (neural models, then ``xgb_*``).
+    notice : str
+        Dataset notice shown above the table and in the chart title.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table (see :func:`artstyle.evaluation.comparison_table`).
+    """
+    table = comparison_table(names, paths.EVAL_REPORTS, paths.TRAIN_REPORTS)
+    curves = validation_curves(names, paths.TRAIN_REPORTS)
+    paths.COMPARE.mkdir(parents=True, exist_ok=True)
+    with atomic_file(paths.COMPARE / "val_accuracy.csv", "w", newline="") as fh:
+        curves.to_csv(fh, index=False)
+    plot_validation_curves(curves, paths.COMPARE / "val_accuracy.png", notice)
+    lines = ["# Model comparison", ""]
+    if notice:
+        lines += [f"> **{notice}**", ""]
+    lines += ["Test split of `data/prepared`; training figures from `reports/train/<model>/`.",
+              "", table.to_markdown(index=False, floatfmt=".3f"), "",
+              "![validation accuracy per epoch](compare/val_accuracy.png)", ""]
+    with atomic_file(paths.MODELS_TABLE, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    return table

@@ -1,0 +1,196 @@
+"""Classifier evaluation: accuracy, macro-F1, per-class scores, confusion matrices, comparison.
+
+All metrics come from scikit-learn (``accuracy_score``, ``precision_recall_fscore_support``
+with ``zero_division=0``, ``confusion_matrix``); the JSON holds plain numbers only, so
+``dvc metrics diff`` compares runs without a pull. The same :func:`write_evaluation` serves
+Keras models and XGBoost boosters, so every row of the comparison means the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from artstyle.io import atomic_dir, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n,), int
+        Indices into ``classes``.
+    classes : list of str
+        The fixed class order.
+
+    Returns
+    -------
+    dict
+        ``{"accuracy", "macro_f1", "macro_precision", "macro_recall", "n",
+        "per_class": {class: {"precision", "recall", "f1", "support"}}}``; a class with
+        no prediction or no support scores 0 (never NaN). Macro averages run over every
+        class of the list, so a class missing from ``y_true`` still counts as 0.
+    """
+    labels = np.arange(len(classes))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                 zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        "macro_f1": float(np.mean(f)),
+        "macro_precision": float(np.mean(p)),
+        "macro_recall": float(np.mean(r)),
+        "n": int(len(y_true)),
+        "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                          "support": int(s[i])} for i, c in enumerate(classes)},
+    }
+
+
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], path: str | Path,
+                   title: str) -> None:
+    """Confusion-matrix heatmap PNG with counts in every cell (rows: actual, columns: predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    cm = confusion_matrix(y_true, y_pred, labels=np.arange(len(classes)))
+    size = max(5.0, 0.55 * len(classes) + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    ConfusionMatrixDisplay(cm, display_labels=classes).plot(ax=ax, cmap="Blues",
+                                                            xticks_rotation=45, colorbar=False)
+    plt.setp(ax.get_xticklabels(), ha="right")
+    ax.set_xlabel("predicted art movement")
+    ax.set_ylabel("actual art movement")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_evaluation(out_dir: str | Path, name: str, classes: list[str],
+                     results: dict[str, tuple[np.ndarray, np.ndarray]], *,
+                     notice: str = "", extra: dict | None = None) -> dict:
+    """Write every evaluation artefact of one model, atomically.
+
+    Parameters
+    ----------
+    out_dir : path
+        ``reports/eval/<name>/``. Receives ``metrics.json`` (per split: accuracy,
+        macro-F1, macro precision/recall, n), ``per_class.csv``, ``confusion.csv``
+        (one row per test image: ``actual``, ``predicted`` class names, for DVC's
+        ``confusion`` template), ``confusion.png`` (test) and
+        ``confusion_validation.png``.
+    name : str
+        Model name, for titles.
+    classes : list of str
+    results : dict of split -> (y_true, proba or y_pred)
+        ``proba`` of shape (n, n_classes) float, or integer predictions of shape (n,).
+    notice : str
+        Dataset notice (e.g. synthetic) shown in the plot titles.
+    extra : dict, optional
+        More numbers to store at the top level of ``metrics.json``.
+
+    Returns
+    -------
+    dict
+        The metrics written.
+    """
+    metrics: dict = {}
+    per_class_rows = []
+    with atomic_dir(out_dir) as tmp:
+        for split, (y_true, scores) in results.items():
+            y_true = np.asarray(y_true)
+            y_pred = scores.argmax(axis=1) if np.ndim(scores) == 2 else np.asarray(scores)
+            m = classification_metrics(y_true, y_pred, classes)
+            for c, row in m.pop("per_class").items():
+                per_class_rows.append({"split": split, "class": c, **row})
+            metrics[split] = m
+            suffix = "" if split == "test" else f"_{split}"
+            title = f"{name}: {split} (accuracy {m['accuracy']:.1%}, macro-F1 {m['macro_f1']:.3f})"
+            plot_confusion(y_true, y_pred, classes, tmp / f"confusion{suffix}.png",
+                           title + (f"\n{notice}" if notice else ""))
+            if split == "test":
+                pd.DataFrame({"actual": [classes[i] for i in y_true],
+                              "predicted": [classes[i] for i in y_pred]}).to_csv(
+                    tmp / "confusion.csv", index=False)
+        metrics.update(extra or {})
+        write_json(tmp / "metrics.json", metrics)
+        pd.DataFrame(per_class_rows).to_csv(tmp / "per_class.csv", index=False)
+    if "test" in metrics:
+        logger.info("%s: test accuracy %.3f, macro-F1 %.3f", name, metrics["test"]["accuracy"],
+                    metrics["test"]["macro_f1"])
+    return metrics
+
+
+def comparison_table(names: list[str], eval_dir: str | Path, train_dir: str | Path) -> pd.DataFrame:
+    """One row per model: test accuracy, macro-F1, parameters, epochs, timing.
+
+    Reads ``<eval_dir>/<name>/metrics.json`` and ``<train_dir>/<name>/metrics.json``
+    (dvclive summary, or the ``boost`` stage's metrics for ``xgb_*`` models); a missing
+    file leaves its cells empty.
+    """
+    rows = []
+    for name in names:
+        ev = _maybe_json(Path(eval_dir) / name / "metrics.json")
+        tr = _maybe_json(Path(train_dir) / name / "metrics.json")
+        test = ev.get("test", {})
+        val = ev.get("validation", {})
+        rows.append({
+            "model": name,
+            "test accuracy": test.get("accuracy"),
+            "test macro-F1": test.get("macro_f1"),
+            "validation accuracy": val.get("accuracy"),
+            "parameters": tr.get("parameters"),
+            "epochs run": tr.get("epochs_run"),
+            "best epoch": tr.get("best_epoch"),
+            "training seconds": tr.get("train_seconds"),
+            "images per second": tr.get("images_per_second"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _maybe_json(path: Path) -> dict:
+    return read_json(path) if path.exists() else {}
+
+
+def validation_curves(names: list[str], train_dir: str | Path) -> pd.DataFrame:
+    """Long table ``model, epoch, val_accuracy`` from each model's dvclive TSV."""
+    frames = []
+    for name in names:
+        tsv = Path(train_dir) / name / "plots" / "metrics" / "val_accuracy.tsv"
+        if tsv.exists():
+            df = pd.read_csv(tsv, sep="\t")
+            frames.append(pd.DataFrame({"model": name, "epoch": df["step"] + 1,
+                                        "val_accuracy": df["val_accuracy"]}))
+    if not frames:
+        return pd.DataFrame(columns=["model", "epoch", "val_accuracy"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_validation_curves(curves: pd.DataFrame, path: str | Path, notice: str = "") -> None:
+    """The study's comparison figure: validation accuracy per epoch, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, df in curves.groupby("model", sort=False):
+        ax.plot(df["epoch"], df["val_accuracy"], marker=".", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title("Validation accuracy per epoch" + (f"\n{notice}" if notice else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,107 @@
+"""Atomic writes: an interrupted stage never leaves half an output that looks complete."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Build a directory under a temporary name beside ``target``, then swap it in.
+
+    Yields
+    ------
+    Path
+        An empty temporary directory on the same file system as ``target``. When the
+        ``with`` block ends normally it replaces ``target`` (an older ``target`` is
+        removed); when the block raises, it is deleted and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    tmp.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
+    """Open a temporary file beside ``target`` and rename it into place on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_path(target: str | Path) -> "contextmanager[Path]":
+    """Yield a temporary *path* (not yet created) that is renamed to ``target`` on success.
+
+    For writers that insist on a file name (``model.save``, ``savefig``); the temporary
+    name keeps ``target``'s suffix so format detection still works.
+    """
+    return _atomic_path(Path(target))
+
+
+@contextmanager
+def _atomic_path(target: Path) -> Iterator[Path]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars/arrays to plain Python; NaN/Inf become None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically; numpy values become plain numbers and NaN/Inf become null."""
+    with atomic_file(path, "w", encoding="utf-8") as fh:
+        json.dump(_plain(data), fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.write("\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file written by :func:`write_json`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,66 @@
+"""Every pipeline path in one place, relative to the repository root (the stages' cwd).
+
+``dvc.yaml`` spells the same paths; ``tests/test_pipeline_files.py`` checks that the
+two agree. Data flows one way: raw -> prepared -> models -> features -> evaluations
+-> reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+
+DATA = Path("data")
+RAW = DATA / "raw"                      # stage download: <Movement>/[<Artist>/]<file>
+DOWNLOADS = DATA / "downloads"          # cached archives (not a DVC output; resumable)
+PREPARED = DATA / "prepared"            # stage prepare
+PREPARED_IMAGES = PREPARED / "images"   # <content hash>.png, resized, 8-bit RGB
+MANIFEST = PREPARED / "manifest.csv"    # path, class, artist, split, content hash
+CLASSES = PREPARED / "classes.json"     # the one fixed class order
+FEATURES = DATA / "features"            # stage features: <model>.npz
+
+MODELS = Path("models")
+PRETRAINED = MODELS / "pretrained"
+VGG19_WEIGHTS = PRETRAINED / "vgg19_notop.weights.h5"
+
+REPORTS = Path("reports")
+DATA_REPORT = REPORTS / "data"
+TRAIN_REPORTS = REPORTS / "train"
+EVAL_REPORTS = REPORTS / "eval"
+COMPARE = REPORTS / "compare"
+MODELS_TABLE = REPORTS / "models.md"
+STYLIZED = REPORTS / "stylized"
+STYLIZE_REPORT = REPORTS / "stylize"
+
+SPLITS = ("train", "validation", "test")
+
+
+def model_dir(name: str) -> Path:
+    """``models/<name>/``: a trained classifier (Keras ``model.keras`` or XGBoost ``model.json``)."""
+    return MODELS / name
+
+
+def keras_model_file(name: str) -> Path:
+    """The saved Keras model of a neural classifier."""
+    return model_dir(name) / "model.keras"
+
+
+def booster_file(name: str) -> Path:
+    """The saved XGBoost model (JSON) of an ``xgb_<source>`` classifier."""
+    return model_dir(name) / "model.json"
+
+
+def train_report(name: str) -> Path:
+    """``reports/train/<name>/``: dvclive curves and ``metrics.json`` of one training run."""
+    return TRAIN_REPORTS / name
+
+
+def eval_report(name: str) -> Path:
+    """``reports/eval/<name>/``: metrics, per-class table and confusion matrix of one model."""
+    return EVAL_REPORTS / name
+
+
+def features_file(source: str) -> Path:
+    """Penultimate-layer embeddings of every split for one source model."""
+    return FEATURES / f"{source}.npz"

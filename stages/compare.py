@@ -1,0 +1,19 @@
+"""Stage compare: ``reports/models.md`` and the validation-accuracy chart of every model."""
+
+from _common import run
+
+
+def main(params, argv):
+    from artstyle import paths
+    from artstyle.compare import write_comparison
+    from artstyle.data.catalogue import dataset_notice
+
+    names = list(params.all_models()) + [f"xgb_{s}" for s in params.boost.sources]
+    table = write_comparison(names, notice=dataset_notice(paths.PREPARED))
+    best = table.sort_values("test accuracy", ascending=False).iloc[0]
+    return (f"{len(table)} models; best {best['model']} (test accuracy "
+            f"{best['test accuracy']:.3f}); wrote {paths.MODELS_TABLE}, {paths.COMPARE}")
+
+
+if __name__ == "__main__":
+    run("compare", main)

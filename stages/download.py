@@ -1,0 +1,25 @@
+"""Stage download: materialise ``data/raw/`` from ``data.source`` (sample, Pandora 7K/18K, folder)."""
+
+from _common import run
+
+
+def main(params, argv):
+    from artstyle import paths
+
+    data = params.data
+    if data.source == "sample":
+        from artstyle.data.sample import generate_sample
+
+        counts = generate_sample(paths.RAW, images_per_class=data.sample.images_per_class,
+                                 side=data.sample.side, seed=params.base.seed)
+        return f"generated synthetic sample: {len(counts)} classes, {sum(counts.values())} images"
+    from artstyle.data.download import fetch_raw
+
+    summary = fetch_raw(data.source, paths.RAW, url=data.url, path=data.path, sha256=data.sha256,
+                        classes=data.classes, cache_dir=paths.DOWNLOADS, retries=data.retries,
+                        timeout=data.timeout_s)
+    return f"{data.source}: wrote {paths.RAW} ({summary})"
+
+
+if __name__ == "__main__":
+    run("download", main)

@@ -1,0 +1,24 @@
+"""Stage prepare: validate, de-duplicate, split and store resized images of ``data/raw/``."""
+
+from _common import run
+
+
+def main(params, argv):
+    from artstyle import paths
+    from artstyle.data.catalogue import prepare_dataset
+    from artstyle.data.sample import SAMPLE_NOTICE
+
+    p = params.prepare
+    summary = prepare_dataset(
+        paths.RAW, paths.PREPARED, paths.DATA_REPORT, image_size=params.base.image_size,
+        max_pixels=p.max_pixels, val_fraction=p.val_fraction, test_fraction=p.test_fraction,
+        group_by_artist=p.group_by_artist, seed=params.base.seed,
+        dataset_notice=SAMPLE_NOTICE if params.data.source == "sample" else "")
+    return (f"read {summary['files_scanned']} files, kept {summary['images']} images in "
+            f"{summary['classes']} classes (split {summary['split']}), rejected "
+            f"{summary['rejected']}, duplicates {summary['duplicates']}, label conflicts "
+            f"{summary['label_conflicts']}; wrote {paths.PREPARED}, {paths.DATA_REPORT}")
+
+
+if __name__ == "__main__":
+    run("prepare", main)
