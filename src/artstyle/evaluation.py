@@ -162,14 +162,19 @@ def _maybe_json(path: Path) -> dict:
 
 
 def validation_curves(names: list[str], train_dir: str | Path) -> pd.DataFrame:
-    """Long table ``model, epoch, val_accuracy`` from each model's dvclive TSV."""
+    """Long table ``model, epoch, val_accuracy`` from each model's dvclive TSV.
+
+    dvclive's Keras callback logs ``val_accuracy`` as ``eval/accuracy``
+    (``<train_dir>/<name>/plots/metrics/eval/accuracy.tsv``, columns ``step``,
+    ``accuracy``); models without such a file (e.g. XGBoost) are left out.
+    """
     frames = []
     for name in names:
-        tsv = Path(train_dir) / name / "plots" / "metrics" / "val_accuracy.tsv"
+        tsv = Path(train_dir) / name / "plots" / "metrics" / "eval" / "accuracy.tsv"
         if tsv.exists():
             df = pd.read_csv(tsv, sep="\t")
             frames.append(pd.DataFrame({"model": name, "epoch": df["step"] + 1,
-                                        "val_accuracy": df["val_accuracy"]}))
+                                        "val_accuracy": df["accuracy"]}))
     if not frames:
         return pd.DataFrame(columns=["model", "epoch", "val_accuracy"])
     return pd.concat(frames, ignore_index=True)

@@ -164,7 +164,9 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
                                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
                                                     restore_best_weights=False)
+            # shuffle=False: train_ds shuffles itself each epoch (Keras ignores it for datasets)
             h = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                          shuffle=False,
                           class_weight=weights,
                           callbacks=[_TrackBest(), stopper, DVCLiveCallback(live=live)])
             for k, v in h.history.items():

@@ -86,7 +86,9 @@ def build_cnn(spec: ModelSpec, n_classes: int, *, seed: int = 0, name: str = "cn
     for i, filters in enumerate(spec.conv_filters, start=1):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu",
                           name=f"block{i}_conv1")(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        # momentum 0.9: the running statistics must settle within the few steps
+        # per epoch of a small dataset, or validation sees untrained statistics.
+        x = layers.BatchNormalization(momentum=0.9, name=f"block{i}_bn")(x)
         x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     return keras.Model(inputs, _head(x, spec, n_classes), name=name)
 
