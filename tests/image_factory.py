@@ -55,9 +55,10 @@ def _gradient(size) -> Image.Image:
 
 
 def make_rgb_jpeg(path, size=SMALL) -> Path:
-    """Ordinary RGB JPEG (gradient)."""
+    """Ordinary RGB JPEG (gradient); the file name goes in a JPEG comment, so files at
+    different paths have different bytes (and are not exact duplicates)."""
     path = _p(path)
-    _gradient(size).save(path, "JPEG", quality=95)
+    _gradient(size).save(path, "JPEG", quality=95, comment=path.name.encode("utf-8"))
     return path
 
 

@@ -176,13 +176,20 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
     idx = np.arange(len(y))
     out = np.full(len(y), "train", dtype=object)
     if groups is None:
-        rest, test = ((idx, idx[:0]) if test_fraction == 0 else train_test_split(
-            idx, test_size=test_fraction, stratify=y, random_state=seed))
-        if val_fraction > 0:
-            rel = val_fraction / (1.0 - test_fraction)
-            _, val = train_test_split(rest, test_size=rel, stratify=y[rest], random_state=seed + 1)
-            out[val] = "validation"
-        out[test] = "test"
+        # Per class, so that every class reaches every split even when it is small:
+        # round(n * fraction) items, at least one each, the rest to train.
+        for c_i, cls in enumerate(sorted(counts)):
+            members = idx[y == cls]
+            n = len(members)
+            n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+            n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+            if n_test:
+                members, test = train_test_split(members, test_size=n_test,
+                                                 random_state=seed + c_i)
+                out[test] = "test"
+            if n_val:
+                _, val = train_test_split(members, test_size=n_val, random_state=seed + c_i)
+                out[val] = "validation"
         return out.astype(str)
     g = np.asarray(groups)
     for name, frac, base in (("test", test_fraction, 1.0), ("validation", val_fraction,

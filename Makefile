@@ -1,0 +1,36 @@
+# The README's two commands: `make repro` (the pipeline) and `make test` (the test suite).
+# Both create the virtual environment from requirements.txt when it is missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: repro test test-fast setup compare clean-venv
+
+repro: $(STAMP)
+	$(BIN)/dvc repro
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# HTML comparison of every plot between the workspace and a revision: make compare REV=HEAD~1
+REV ?= HEAD
+compare: $(STAMP)
+	$(BIN)/dvc plots diff $(REV) --open=false -o reports/plots_diff
+	@echo "open reports/plots_diff/index.html"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,97 @@
+"""params.yaml schema: fails fast naming the key; dvc.yaml only names keys that exist."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from artstyle import paths
+from artstyle.config import ParamsError, load_params, parse_params
+from conftest import REPO_ROOT
+
+RAW = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert params.data.source == "sample"
+    models = params.all_models()
+    assert {"baseline_cnn", "best_cnn", "balanced_cnn", "vgg19_transfer"} <= set(models)
+    grid = [n for n in models if n.startswith("grid_")]
+    assert sorted(grid) == ["grid_u16_d0.0", "grid_u16_d0.5", "grid_u8_d0.0", "grid_u8_d0.5"]
+    assert models["grid_u16_d0.5"].dense_units == 16
+    assert models["grid_u16_d0.5"].dropout == 0.5
+
+
+@pytest.mark.parametrize("mutate, key, message", [
+    (lambda r: r["base"].update(sed=1), "base.sed", "unknown key"),
+    (lambda r: r["models"]["best_cnn"].update(dropuot=0.2), "models.best_cnn.dropuot", "unknown key"),
+    (lambda r: r["base"].pop("seed"), "base.seed", "missing key"),
+    (lambda r: r["prepare"].update(val_fraction="lots"), "prepare.val_fraction", ""),
+    (lambda r: r["data"].update(source="pandora99"), "data.source", ""),
+    (lambda r: r.pop("stylize"), "stylize", "missing key"),
+    (lambda r: r["boost"].update(sources=["nope"]), "", "boost.sources names unknown model 'nope'"),
+])
+def test_bad_params_name_the_key(mutate, key, message):
+    raw = copy.deepcopy(RAW)
+    mutate(raw)
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert key in str(err.value) and message in str(err.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    (tmp_path / "p.yaml").write_text("base: [unclosed")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "p.yaml")
+
+
+def _lookup(raw: dict, dotted: str) -> bool:
+    node = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _expand(template: str) -> list[str]:
+    """Resolve ${key}, ${grid.base} and similar in a params entry of dvc.yaml."""
+    out = [template]
+    if "${key}" in template:
+        out = [template.replace("${key}", k) for k in RAW["models"]]
+    resolved = []
+    for t in out:
+        for ref in re.findall(r"\$\{([^}]+)\}", t):
+            node = RAW
+            for part in ref.split("."):
+                node = node[part]
+            t = t.replace("${" + ref + "}", str(node))
+        resolved.append(t)
+    return resolved
+
+
+def test_every_params_key_in_dvc_yaml_exists():
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
+    checked = 0
+    for name, stage in dvc["stages"].items():
+        body = stage.get("do", stage)
+        for entry in body.get("params", []):
+            keys = entry if isinstance(entry, str) else None
+            assert keys is not None, f"{name}: only params.yaml keys are expected"
+            for key in _expand(keys):
+                assert _lookup(RAW, key), f"stage {name} lists params key {key!r} missing from params.yaml"
+                checked += 1
+    assert checked > 20
+
+
+def test_dvc_yaml_paths_match_paths_module():
+    text = (REPO_ROOT / "dvc.yaml").read_text()
+    for p in (paths.RAW, paths.PREPARED, paths.PRETRAINED, paths.MODELS_TABLE, paths.DATA_REPORT,
+              paths.TRAIN_REPORTS, paths.EVAL_REPORTS, paths.COMPARE):
+        assert p.as_posix() in text, p
