@@ -137,19 +137,25 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
 
     history: dict[str, list[float]] = {}
     t0 = time.perf_counter()
+    # dvclive logs into a temporary folder that replaces report_dir only on success.
     with tempfile.TemporaryDirectory(prefix="artstyle-ckpt-") as tmp, \
-            Live(dir=str(report_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+            atomic_dir(report_dir) as tmp_report, \
+            Live(dir=str(tmp_report), save_dvc_exp=False, dvcyaml=None, report=None) as live:
         best_path = Path(tmp) / "best.weights.h5"
         best = {"val_loss": np.inf}
 
         class _TrackBest(keras.callbacks.Callback):
             """Save the weights whenever validation loss improves, across phases."""
 
+            def __init__(self, epochs_before: int):
+                super().__init__()
+                self.epochs_before = epochs_before   # epochs of earlier phases
+
             def on_epoch_end(self, epoch, logs=None):
                 loss = float((logs or {}).get("val_loss", np.inf))
                 if loss < best["val_loss"]:
                     best.update(val_loss=loss, val_accuracy=float(logs.get("val_accuracy", 0)),
-                                epoch=len(history.get("loss", [])) + 1)
+                                epoch=self.epochs_before + epoch + 1)
                     self.model.save_weights(best_path)
 
         for epochs, blocks in phases:
@@ -168,7 +174,8 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
             h = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
                           shuffle=False,
                           class_weight=weights,
-                          callbacks=[_TrackBest(), stopper, DVCLiveCallback(live=live)])
+                          callbacks=[_TrackBest(len(history.get("loss", []))), stopper,
+                                     DVCLiveCallback(live=live)])
             for k, v in h.history.items():
                 history.setdefault(k, []).extend(float(x) for x in v)
         seconds = time.perf_counter() - t0

@@ -1,0 +1,52 @@
+"""Stage boost: XGBoost on one model's embeddings, evaluated like every other model.
+
+``python stages/boost.py <source model>`` writes ``models/xgb_<source>/model.json``,
+``reports/train/xgb_<source>/metrics.json`` (device that ran, best iteration, fit
+seconds) and ``reports/eval/xgb_<source>/`` (same metrics and plots as the CNNs).
+"""
+
+from _common import run
+
+
+def main(params, argv):
+    from artstyle import paths
+    from artstyle.boosting import (check_training_classes, fit_booster, normalise_tree_method,
+                                   save_booster, select_device)
+    from artstyle.data.catalogue import dataset_notice
+    from artstyle.evaluation import write_evaluation
+    from artstyle.features import load_features
+    from artstyle.io import write_json
+
+    (source,) = argv
+    name = f"xgb_{source}"
+    b = params.boost
+    feats = load_features(paths.features_file(source))
+    classes = feats.classes
+    X_train, y_train, _ = feats.splits["train"]
+    X_val, y_val, _ = feats.splits["validation"]
+    check_training_classes(y_train, classes)
+    tree_method, device = normalise_tree_method(b.tree_method, select_device(b.device))
+    model, info = fit_booster(
+        X_train, y_train, X_val, y_val, n_classes=len(classes), device=device,
+        tree_method=tree_method, seed=params.base.seed, n_estimators=b.n_estimators,
+        max_depth=b.max_depth, learning_rate=b.learning_rate, subsample=b.subsample,
+        colsample_bytree=b.colsample_bytree, early_stopping_rounds=b.early_stopping_rounds,
+        classes=classes)
+    save_booster(model, paths.booster_file(name))
+    results = {split: (feats.splits[split][1], model.predict_proba(feats.splits[split][0]))
+               for split in ("validation", "test")}
+    m = write_evaluation(paths.eval_report(name), name, classes, results,
+                         notice=dataset_notice(paths.PREPARED))
+    write_json(paths.train_report(name) / "metrics.json", {
+        "device": info["device"], "ran_on_gpu": int(info["device"].startswith("cuda")),
+        "best_iteration": info["best_iteration"],
+        "best_epoch": info["best_iteration"] + 1, "epochs_run": info.get("n_rounds"),
+        "train_seconds": info["fit_seconds"], "train_images": int(len(y_train)),
+        "images_per_second": round(len(y_train) * (info.get("n_rounds") or 1)
+                                   / max(info["fit_seconds"], 1e-9), 1)})
+    return (f"{name}: device {info['device']}, best iteration {info['best_iteration']}, "
+            f"test accuracy {m['test']['accuracy']:.3f}; wrote {paths.model_dir(name)}")
+
+
+if __name__ == "__main__":
+    run("boost", main)

