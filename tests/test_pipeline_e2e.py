@@ -7,25 +7,18 @@ only a training parameter re-runs training and evaluation but not download or pr
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from artstyle.sandbox import copy_repo, ran_stages, run_dvc
 
 pytestmark = pytest.mark.slow
 
 
-def _tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True,
-                         check=True).stdout.decode()
-    return [f for f in out.split("\0") if f and (REPO_ROOT / f).exists()]
+def dvc(repo: Path, *args: str):
+    return run_dvc(repo, *args, env={"ARTSTYLE_LOG": "WARNING"})
 
 
 def tiny_params(raw: dict, weights: Path) -> dict:
@@ -44,20 +37,6 @@ def tiny_params(raw: dict, weights: Path) -> dict:
     return raw
 
 
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               ARTSTYLE_LOG="WARNING")
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env,
-                          capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory):
     import keras
@@ -67,18 +46,8 @@ def pipeline_repo(tmp_path_factory):
     keras.utils.set_random_seed(0)
     keras.applications.VGG19(include_top=False, weights=None,
                              input_shape=(None, None, 3)).save_weights(weights)
-    repo = root / "repo"
-    for rel in _tracked_files():
-        if rel.startswith("dvc.lock"):
-            continue
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / rel, repo / rel)
-    params = tiny_params(yaml.safe_load((repo / "params.yaml").read_text()), weights)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "tiny"]):
-        subprocess.run(["git", *cmd], cwd=repo, check=True, capture_output=True,
-                       env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-                                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"))
+    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     first = dvc(repo, "repro")
     return repo, params, first
 

@@ -1,0 +1,109 @@
+"""Run the pipeline in a throw-away copy of the repository (tests, benchmarks, remotes).
+
+A copy holds the files git tracks (no ``dvc.lock``, so every stage runs), its own git
+repository with one commit, and params changed through :func:`update_params`. DVC runs
+with the current interpreter's ``bin`` first on ``PATH``, so stage commands use the same
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_GIT_ENV = {"GIT_AUTHOR_NAME": "artstyle", "GIT_AUTHOR_EMAIL": "artstyle@example.invalid",
+            "GIT_COMMITTER_NAME": "artstyle", "GIT_COMMITTER_EMAIL": "artstyle@example.invalid"}
+
+
+def tracked_files(root: Path = REPO_ROOT) -> list[str]:
+    """Paths (relative, POSIX) of the files git tracks under ``root`` that exist."""
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True,
+                         check=True).stdout.decode()
+    return [f for f in out.split("\0") if f and (root / f).is_file()]
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo`` with a fixed identity; returns stdout, raises on failure."""
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, **_GIT_ENV})
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def copy_repo(dest: Path, *, params: Callable[[dict], dict] | None = None,
+              keep_lock: bool = False) -> Path:
+    """Copy the tracked project into ``dest`` (created), edit params, commit it.
+
+    Parameters
+    ----------
+    dest : Path
+        New folder for the copy.
+    params : callable, optional
+        Receives the parsed ``params.yaml`` and returns the mapping to write.
+    keep_lock : bool
+        Keep ``dvc.lock`` (default: dropped, so every stage runs).
+
+    Returns
+    -------
+    Path
+        ``dest``, a git repository with one commit.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in tracked_files():
+        if rel == "dvc.lock" and not keep_lock:
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, dest / rel)
+    if params is not None:
+        update_params(dest, params)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "sandbox copy")
+    return dest
+
+
+def update_params(repo: Path, edit: Callable[[dict], dict]) -> dict:
+    """Rewrite ``repo/params.yaml`` with ``edit(current)``; returns the new mapping."""
+    path = repo / "params.yaml"
+    new = edit(yaml.safe_load(path.read_text(encoding="utf-8")))
+    path.write_text(yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
+    return new
+
+
+def dvc_env() -> dict[str, str]:
+    """Environment for DVC subprocesses: this interpreter's ``bin`` first on ``PATH``."""
+    return {**os.environ, **_GIT_ENV,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def run_dvc(repo: Path, *args: str, check: bool = True, log: Path | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``dvc <args>`` in ``repo``.
+
+    Raises
+    ------
+    RuntimeError
+        When ``check`` and DVC exits non-zero; the message holds the output's tail.
+    """
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo,
+                          env={**dvc_env(), **(env or {})}, capture_output=True, text=True)
+    if log is not None:
+        log.write_text(proc.stdout + "\n" + proc.stderr, encoding="utf-8")
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"dvc {' '.join(args)} exited {proc.returncode}:\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def ran_stages(output: str) -> set[str]:
+    """Stage names that a ``dvc repro`` output says it ran (``Running stage '...'``)."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
