@@ -74,6 +74,51 @@ def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     return out
 
 
+def _tail_on_cached_front(model, train: Split, validation: Split, spec: ModelSpec,
+                          trainable_blocks: int, batch: int, seed: int, strategy):
+    """Train only what can change: ``vgg19_transfer`` on cached features of its frozen front.
+
+    Without augmentation the frozen part of the network (preprocessing and VGG19 blocks
+    1..5-``trainable_blocks``) maps each image to the same features every epoch, so
+    they are computed once. The returned *tail* model is built from the very layer
+    objects after the cut (the trainable VGG19 blocks, then the head), so fitting it
+    trains ``model``; only the frozen front is skipped.
+
+    Returns
+    -------
+    (keras.Model, tf.data.Dataset, tf.data.Dataset)
+        The compiled tail and ``(features, label)`` datasets for training and validation.
+    """
+    import keras
+    import tensorflow as tf
+
+    base = model.get_layer("vgg19")
+    cut = f"block{5 - trainable_blocks}_pool"
+    preprocess = keras.Model(model.inputs, model.get_layer("vgg19_preprocess").output)
+    front = keras.Model(base.inputs, base.get_layer(cut).output)
+    feats = {}
+    for key, split in (("train", train), ("validation", validation)):
+        ds = make_dataset(split, input_size=spec.input_size, batch_size=batch, shuffle=False,
+                          seed=seed).map(lambda x, y: x)
+        feats[key] = front.predict(ds.map(preprocess), verbose=0)
+    names = [layer.name for layer in base.layers]
+    after_cut = base.layers[names.index(cut) + 1:]
+    with strategy.scope():
+        inp = keras.Input(feats["train"].shape[1:], name=f"{cut}_features")
+        x = inp
+        for layer in after_cut:
+            x = layer(x)
+        for name in ("gap", "conv_dropout", "embedding", "dropout", "predictions"):
+            x = model.get_layer(name)(x)
+        tail = keras.Model(inp, x, name=f"{model.name}_tail")
+        tail.compile(optimizer=model.optimizer.__class__.from_config(model.optimizer.get_config()),
+                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train_ds = (tf.data.Dataset.from_tensor_slices((feats["train"], train.labels))
+                .shuffle(len(train), seed=seed, reshuffle_each_iteration=True).batch(batch))
+    val_ds = tf.data.Dataset.from_tensor_slices((feats["validation"], validation.labels)).batch(batch)
+    return tail, train_ds, val_ds
+
+
 def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[str],
                 out_dir: str | Path, report_dir: str | Path, *, seed: int,
                 vgg19_weights: str | Path | None = None, strategy=None,
@@ -156,7 +201,7 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
                 if loss < best["val_loss"]:
                     best.update(val_loss=loss, val_accuracy=float(logs.get("val_accuracy", 0)),
                                 epoch=self.epochs_before + epoch + 1)
-                    self.model.save_weights(best_path)
+                    model.save_weights(best_path)   # the whole model, also when fitting the head
 
         for epochs, blocks in phases:
             if blocks is not None:
@@ -168,10 +213,14 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
                     model.compile(optimizer=_optimizer(spec.optimizer,
                                                        spec.fine_tune_learning_rate * replicas),
                                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            fit_model, fit_train, fit_val = model, train_ds, val_ds
+            if spec.family == "vgg19_transfer" and not spec.augmentation:
+                fit_model, fit_train, fit_val = _tail_on_cached_front(
+                    model, train, validation, spec, blocks or 0, batch, seed, strategy)
             stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
                                                     restore_best_weights=False)
             # shuffle=False: train_ds shuffles itself each epoch (Keras ignores it for datasets)
-            h = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+            h = fit_model.fit(fit_train, validation_data=fit_val, epochs=epochs, verbose=verbose,
                           shuffle=False,
                           class_weight=weights,
                           callbacks=[_TrackBest(len(history.get("loss", []))), stopper,
