@@ -155,7 +155,8 @@ class StylizeParams(_Strict):
 
     contents: list[str]
     styles: list[str] | Literal["per_class"]
-    backbones: list[str]
+    backbones: list[Literal["vgg19", "own"]]
+    own_model: str
     judge: str
     content_weight: Annotated[float, Field(ge=0)]
     style_weight: Annotated[float, Field(ge=0)]
@@ -193,12 +194,11 @@ class Params(_Strict):
         for src in self.boost.sources:
             if src not in names:
                 raise ValueError(f"boost.sources names unknown model '{src}'")
-        judge = self.stylize.judge
-        if judge not in names and judge not in {f"xgb_{s}" for s in self.boost.sources}:
-            raise ValueError(f"stylize.judge names unknown model '{judge}'")
-        for bb in self.stylize.backbones:
-            if bb != "vgg19" and not (bb.startswith("own:") and bb[4:] in names):
-                raise ValueError(f"stylize.backbones entry '{bb}' must be 'vgg19' or 'own:<model>'")
+        if self.stylize.judge not in names:
+            raise ValueError(f"stylize.judge names unknown neural model '{self.stylize.judge}'")
+        if self.stylize.own_model not in names:
+            raise ValueError(f"stylize.own_model names unknown neural model "
+                             f"'{self.stylize.own_model}'")
         return self
 
     def all_models(self) -> dict[str, ModelSpec]:

@@ -1,0 +1,72 @@
+"""Benchmark: the whole model zoo on real paintings with a fixed training budget.
+
+Runs the pipeline (``dvc repro``) in a throw-away copy of the repository on
+``../shared/datasets/painting91-mini`` (520 paintings, 13 art movements, research use
+only) and prints the comparison table (``reports/models.md``), plus the style-transfer
+summary when ``--stylize`` is given. Every model gets the same budget: at most
+``--epochs`` epochs with early stopping (VGG19: the same for each of its two phases).
+
+    .venv/bin/python benchmarks/model_zoo.py [--data PATH] [--epochs 40] [--keep DIR]
+
+Not a test: figures depend on the machine; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from artstyle.sandbox import copy_repo, run_dvc  # noqa: E402
+
+
+def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None) -> dict:
+    """Params for real paintings: 128 px stored images, artist-disjoint split."""
+    raw["data"].update(source="folder", path=str(data))
+    raw["base"]["image_size"] = 128
+    raw["prepare"].update(group_by_artist=True, val_fraction=0.15, test_fraction=0.2)
+    for spec in raw["models"].values():
+        spec["epochs"] = epochs
+        if spec["family"] == "vgg19_transfer":
+            spec.update(input_size=128, fine_tune_epochs=epochs // 2)
+        else:
+            spec["input_size"] = 96
+    if weights is not None:
+        raw["pretrained"]["local_path"] = str(weights)
+    return raw
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/painting91-mini")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--weights", type=Path, default=ROOT / "models/pretrained/vgg19_notop.weights.h5",
+                    help="reuse converted VGG19 weights (skips the download)")
+    ap.add_argument("--stylize", action="store_true", help="also run the stylize stage")
+    ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        print(f"skipped: {args.data} not found (it exists only beside the project's checkout)")
+        return 0
+    weights = args.weights if args.weights.exists() else None
+    work = args.keep or Path(tempfile.mkdtemp(prefix="artstyle-bench-"))
+    repo = copy_repo(work / "repo", params=lambda r: painting_params(r, args.data.resolve(),
+                                                                     args.epochs, weights))
+    target = [] if args.stylize else ["compare"]
+    t0 = time.perf_counter()
+    run_dvc(repo, "repro", *target, log=work / "repro.log")
+    seconds = time.perf_counter() - t0
+    print((repo / "reports" / "models.md").read_text())
+    if args.stylize:
+        print((repo / "reports" / "stylize" / "summary.md").read_text())
+    print(f"dvc repro: {seconds / 60:.1f} min on this machine; outputs in {repo}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

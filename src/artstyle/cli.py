@@ -1,0 +1,123 @@
+"""Command line outside DVC: ``artstyle stylize`` and ``artstyle classify``.
+
+Examples
+--------
+::
+
+    artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
+    artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
+    artstyle classify painting.jpg --model best_cnn --top 5
+
+Both read the pipeline's outputs in the current directory (``models/``), so run them
+from the repository root after ``dvc repro`` (or ``dvc pull``), or pass paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="artstyle", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stylize", help="re-paint CONTENT in the style of STYLE (Gatys et al.)")
+    s.add_argument("content", help="content image (photo); 'sklearn:china.jpg' for the bundled one")
+    s.add_argument("style", help="style image (painting)")
+    s.add_argument("-o", "--output", required=True, help="output image (PNG/JPEG)")
+    s.add_argument("--backbone", default="vgg19", help="'vgg19' or 'own:<model>' (default vgg19)")
+    s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
+    s.add_argument("--iterations", type=int, default=None, help="optimiser iterations")
+    s.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None)
+    s.add_argument("--style-weight", type=float, default=None)
+    s.add_argument("--content-weight", type=float, default=None)
+    s.add_argument("--tv-weight", type=float, default=None)
+    s.add_argument("--panel", help="also write a content | style | result panel PNG here")
+    s.add_argument("--weights", help="VGG19 no-top weights (default models/pretrained/...)")
+    s.add_argument("--params", default="params.yaml",
+                   help="defaults come from this params file's `stylize` group when it exists")
+
+    c = sub.add_parser("classify", help="print the most likely art movements of IMAGE")
+    c.add_argument("image")
+    c.add_argument("--model", default="best_cnn", help="model name under models/ or a .keras path")
+    c.add_argument("--top", type=int, default=3)
+    return p
+
+
+def classify(image: str, model: str = "best_cnn", top: int = 3) -> list[tuple[str, float]]:
+    """Top-``top`` art movements of one image with their probabilities.
+
+    Parameters
+    ----------
+    image : str
+        Any image file the safe loader accepts.
+    model : str
+        A zoo model name (``models/<name>/model.keras``) or a path to a ``.keras`` file
+        whose folder holds ``classes.json`` and ``spec.json``.
+
+    Returns
+    -------
+    list of (str, float)
+        Movements sorted by decreasing probability.
+    """
+    import numpy as np
+
+    from artstyle import paths
+    from artstyle.images import load_rgb_array, resize_to_square
+    from artstyle.io import read_json
+    from artstyle.models.zoo import load_model
+    from artstyle.predict import predict_proba
+    from PIL import Image
+
+    path = Path(model) if model.endswith(".keras") else paths.keras_model_file(model)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro` (or `dvc pull`) first")
+    classes = read_json(path.parent / "classes.json")
+    spec = read_json(path.parent / "spec.json")
+    prepared = read_json(paths.PREPARED / "dataset.json") if (paths.PREPARED / "dataset.json").exists() else {}
+    side = int(prepared.get("image_size", spec["input_size"]))
+    # The same preparation as the training images: letterboxed square, then the model size.
+    square = resize_to_square(Image.fromarray(load_rgb_array(image)), side)
+    proba = predict_proba(load_model(path), np.asarray(square)[None], spec["input_size"])[0]
+    order = np.argsort(proba)[::-1][:top]
+    return [(classes[i], float(proba[i])) for i in order]
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    from artstyle.stylize import stylize_files
+
+    out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
+                        params_file=args.params, weights=args.weights, panel=args.panel,
+                        overrides={"max_side": args.max_side, "iterations": args.iterations,
+                                   "optimizer": args.optimizer, "style_weight": args.style_weight,
+                                   "content_weight": args.content_weight,
+                                   "tv_weight": args.tv_weight})
+    print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['iterations']} "
+          f"iterations, {out['seconds']:.1f} s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``artstyle`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("ARTSTYLE_LOG", "WARNING"),
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "classify":
+            for movement, p in classify(args.image, args.model, args.top):
+                print(f"{p:7.1%}  {movement}")
+            return 0
+        return _stylize(args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"artstyle: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,16 @@
+"""Stage stylize: Gatys style transfer over params' contents x styles x backbones, judged."""
+
+from _common import run
+
+
+def main(params, argv):
+    from artstyle import paths
+    from artstyle.stylize import run_stylize_stage
+
+    table = run_stylize_stage(params)
+    rates = table.groupby("backbone")["style_hit"].mean().round(3).to_dict()
+    return f"{len(table)} outputs, style-hit rate {rates}; wrote {paths.STYLIZED}, {paths.STYLIZE_REPORT}"
+
+
+if __name__ == "__main__":
+    run("stylize", main)
