@@ -60,20 +60,22 @@ def _lookup(raw: dict, dotted: str) -> bool:
     return True
 
 
-def _expand(template: str) -> list[str]:
-    """Resolve ${key}, ${grid.base} and similar in a params entry of dvc.yaml."""
-    out = [template]
-    if "${key}" in template:
-        out = [template.replace("${key}", k) for k in RAW["models"]]
-    resolved = []
-    for t in out:
-        for ref in re.findall(r"\$\{([^}]+)\}", t):
-            node = RAW
-            for part in ref.split("."):
-                node = node[part]
-            t = t.replace("${" + ref + "}", str(node))
-        resolved.append(t)
-    return resolved
+def _resolve(text: str) -> str:
+    for ref in re.findall(r"\$\{([^}]+)\}", text):
+        node = RAW
+        for part in ref.split("."):
+            node = node[part]
+        text = text.replace("${" + ref + "}", str(node))
+    return text
+
+
+def _expand(template: str, foreach) -> list[str]:
+    """Resolve ``${key}``/``${item}`` of a foreach stage and ``${group.key}`` references."""
+    if isinstance(foreach, dict):
+        return [_resolve(template.replace("${key}", k)) for k in foreach]
+    if isinstance(foreach, list):
+        return [_resolve(template.replace("${item}", str(v))) for v in foreach]
+    return [_resolve(template)]
 
 
 def test_every_params_key_in_dvc_yaml_exists():
@@ -81,13 +83,22 @@ def test_every_params_key_in_dvc_yaml_exists():
     checked = 0
     for name, stage in dvc["stages"].items():
         body = stage.get("do", stage)
+        foreach = stage.get("foreach")
+        if isinstance(foreach, str):
+            foreach = _resolve_node(foreach)
         for entry in body.get("params", []):
-            keys = entry if isinstance(entry, str) else None
-            assert keys is not None, f"{name}: only params.yaml keys are expected"
-            for key in _expand(keys):
+            assert isinstance(entry, str), f"{name}: only params.yaml keys are expected"
+            for key in _expand(entry, foreach):
                 assert _lookup(RAW, key), f"stage {name} lists params key {key!r} missing from params.yaml"
                 checked += 1
     assert checked > 20
+
+
+def _resolve_node(ref: str):
+    node = RAW
+    for part in ref.strip("${}").split("."):
+        node = node[part]
+    return node
 
 
 def test_dvc_yaml_paths_match_paths_module():
