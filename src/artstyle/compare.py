@@ -38,7 +38,8 @@ def write_comparison(names: list[str], *, notice: str = "") -> pd.DataFrame:
     if notice:
         lines += [f"> **{notice}**", ""]
     lines += ["Test split of `data/prepared`; training figures from `reports/train/<model>/`.",
-              "", table.to_markdown(index=False, floatfmt=".3f"), "",
+              "", table.astype(object).where(table.notna(), "").to_markdown(
+                  index=False, floatfmt=".3f"), "",
               "![validation accuracy per epoch](compare/val_accuracy.png)", ""]
     with atomic_file(paths.MODELS_TABLE, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))

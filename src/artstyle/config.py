@@ -104,6 +104,7 @@ class ModelSpec(_Strict):
     batch_size: PositiveInt = 32
     epochs: PositiveInt = 30
     patience: Annotated[int, Field(ge=0)] = 5
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0   # early stopping never stops before this
     augmentation: bool = False
     class_weighting: bool = False
     balance: Literal["none", "undersample"] = "none"

@@ -154,7 +154,10 @@ def comparison_table(names: list[str], eval_dir: str | Path, train_dir: str | Pa
             "training seconds": tr.get("train_seconds"),
             "images per second": tr.get("images_per_second"),
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for col in ("parameters", "epochs run", "best epoch"):
+        table[col] = table[col].astype("Int64")   # integers, blank when unknown
+    return table
 
 
 def _maybe_json(path: Path) -> dict:

@@ -217,8 +217,11 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
             if spec.family == "vgg19_transfer" and not spec.augmentation:
                 fit_model, fit_train, fit_val = _tail_on_cached_front(
                     model, train, validation, spec, blocks or 0, batch, seed, strategy)
-            stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
-                                                    restore_best_weights=False)
+            # Warm-up: on small data, batch-norm statistics make the first epochs' validation
+            # loss noisy; stopping is only considered from `warmup_epochs` on (phase 1).
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=spec.patience, restore_best_weights=False,
+                start_from_epoch=spec.warmup_epochs if blocks is None else 0)
             # shuffle=False: train_ds shuffles itself each epoch (Keras ignores it for datasets)
             h = fit_model.fit(fit_train, validation_data=fit_val, epochs=epochs, verbose=verbose,
                           shuffle=False,
