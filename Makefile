@@ -32,7 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 # HTML comparison of every plot between the workspace and a revision: make compare REV=HEAD~1
 REV ?= HEAD
 compare: $(STAMP)
-	$(BIN)/dvc plots diff $(REV) --open=false -o reports/plots_diff
+	$(BIN)/dvc plots diff $(REV) -o reports/plots_diff
 	@echo "open reports/plots_diff/index.html"
 
 clean-venv:

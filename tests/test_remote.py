@@ -1,22 +1,29 @@
-"""DVC remote-storage round trips: push, pull into a fresh clone, detect a missing object.
+"""DVC remote storage with the real pipeline: push, pull into a fresh clone, a lost object.
 
-For each remote kind (a local/network folder, and SSH served by a real OpenSSH server
-on 127.0.0.1) the test
+The pipeline is built once per module, in a committed copy of the repository with
+tiny params (``artstyle.sandbox``): ``dvc repro evaluate@baseline_cnn`` runs download,
+prepare, pretrained (random VGG19 weights from a local file, no network),
+train@baseline_cnn and evaluate@baseline_cnn; ``dvc.lock`` and the Git-tracked reports
+(metrics, plots, ``cache: false`` outputs) are committed.  Then, for each remote kind
+(a local/network folder, and SSH served by a real OpenSSH server on 127.0.0.1 with
+key-based login, through dvc-ssh) the test
 
-1. configures the remote and ``dvc push``es every cached output of the project;
-2. ``git clone``s the project afresh, ``dvc pull``s, and checks that ``dvc status``
-   (workspace and ``--cloud``) reports everything up to date and that the pulled
-   model predicts exactly what the original does;
-3. deletes one object from the remote and checks that ``dvc pull`` in another fresh
-   clone fails with a non-zero exit naming the missing output and its hash.
+1. configures the remote (URL committed, key file in ``.dvc/config.local``) and
+   ``dvc push``es: the remote then holds exactly the objects of the four cached
+   outputs (one per file plus one ``.dir`` manifest per directory output);
+2. ``git clone``s the project afresh and ``dvc pull``s: ``dvc status`` reports
+   everything up to date, every pulled file is byte-identical, and the pulled
+   ``models/baseline_cnn/model.keras`` predicts exactly what the original does on the
+   pulled test images (and reproduces the committed test accuracy);
+3. deletes the model's object from the remote: ``dvc pull`` in another fresh clone
+   exits non-zero naming the missing object's hash, ``dvc data status
+   --not-in-remote --granular`` names the file (``dvc status --cloud`` does not); a
+   ``dvc push`` from the original repository repairs the remote once the
+   directory's ``.dir`` manifest is deleted there too (push trusts a directory whose
+   manifest is present).
 
-The project under test comes from the ``project_under_test`` fixture.  For now it is a
-self-contained tiny DVC project (a directory dataset of small CSV files tracked with
-``dvc add``, a ``train`` stage fitting a logistic regression to ``models/model.pkl``, a
-``predict`` stage writing ``predictions/preds.csv``).  To test the real pipeline instead,
-make the fixture return a :class:`ProjectUnderTest` for a committed copy of the repo with
-its outputs in the DVC cache, a ``predict`` function for the real model and the output
-to delete.
+The SSH case skips (with the reason) where no ``sshd`` can be installed, unless
+``ARTSTYLE_REQUIRE_SSHD=1`` (CI) turns that into a failure.
 """
 
 from __future__ import annotations
@@ -24,11 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,183 +40,131 @@ import pytest
 import yaml
 
 import sshd
+from artstyle.sandbox import copy_repo, git, ran_stages, run_dvc, tiny_params, write_random_vgg19
 
 pytestmark = pytest.mark.slow
 
-PY_BIN = Path(sys.executable).parent
+TARGET = "evaluate@baseline_cnn"
+# The cached (pushed) outputs of TARGET and its upstream stages, in dvc.lock order.
+CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/pretrained", "models/baseline_cnn")
+MODEL_FILE = "models/baseline_cnn/model.keras"
+EVAL_METRICS = "reports/eval/baseline_cnn/metrics.json"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run a command; on unexpected failure show its output."""
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {proc.returncode} in {cwd}\n"
-                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def dvc(*args: str, cwd: Path, env: dict[str, str], check: bool = True):
-    return run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, check=check)
-
-
-def git(*args: str, cwd: Path, env: dict[str, str]):
-    return run(["git", *args], cwd=cwd, env=env)
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def tree_digest(root: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file under ``root`` (a file: its own name)."""
+    if root.is_file():
+        return {root.name: sha256(root)}
+    return {p.relative_to(root).as_posix(): sha256(p) for p in root.rglob("*") if p.is_file()}
+
+
 def lock_md5(repo: Path, out_path: str) -> str:
-    """The md5 DVC recorded for ``out_path`` in dvc.lock (or its .dvc file)."""
+    """The md5 DVC recorded for ``out_path`` in ``dvc.lock`` (``....dir`` for a folder)."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     for stage in lock["stages"].values():
         for out in stage.get("outs", []):
             if out["path"] == out_path:
                 return out["md5"]
-    dvcfile = repo / f"{out_path}.dvc"
-    if dvcfile.exists():
-        return yaml.safe_load(dvcfile.read_text())["outs"][0]["md5"]
-    raise KeyError(f"{out_path} is not an output in dvc.lock or {dvcfile.name}")
+    raise KeyError(f"{out_path} is not an output in dvc.lock")
 
 
-def remote_object(remote_dir: Path, md5: str) -> Path:
-    """Location of a cache object in a DVC 3 remote (``files/md5/ab/cdef...``)."""
-    return remote_dir / "files" / "md5" / md5[:2] / md5[2:]
+def object_path(storage: Path, md5: str) -> Path:
+    """Where a DVC 3 cache or remote keeps an object: ``files/md5/ab/cdef...``."""
+    return storage / "files" / "md5" / md5[:2] / md5[2:]
 
 
-def cache_objects(md5_dir: Path) -> set[str]:
-    """Object ids (``ab/cdef...``) stored under a cache's or remote's ``files/md5``."""
-    return {p.relative_to(md5_dir).as_posix() for p in md5_dir.rglob("*") if p.is_file()}
+def stored_objects(storage: Path) -> set[str]:
+    """Object ids (``abcdef...``, ``....dir``) present under a cache's or remote's ``files/md5``."""
+    md5_dir = storage / "files" / "md5"
+    return {p.parent.name + p.name for p in md5_dir.rglob("*") if p.is_file()}
 
 
-@dataclass(frozen=True)
-class ProjectUnderTest:
-    """A committed DVC project whose outputs are in its local cache.
+def expected_objects(repo: Path) -> dict[str, str]:
+    """``{object id: what it is}`` for every object ``dvc push`` must upload.
 
-    root : the git + DVC repo (tests copy it, never modify it)
-    predict : ``predict(repo_dir) -> np.ndarray`` -- predictions of the model found in
-        a checkout, on fixed inputs, to compare the original and a pulled copy
-    model : workspace path of the model output (deleted from the remote in the test)
-    outputs : workspace paths of the cached outputs that a pull must restore
+    Each directory output is one ``.dir`` manifest (JSON list of ``relpath``/``md5``)
+    plus one object per file; a file output is one object.
     """
-
-    root: Path
-    predict: Callable[[Path], np.ndarray]
-    model: str
-    outputs: tuple[str, ...]
-
-
-# --------------------------------------------------------------------------- tiny project
-
-TRAIN_PY = '''\
-"""Train a logistic regression on data/raw/*.csv -> models/model.pkl, metrics.json."""
-import json, os, pickle
-from pathlib import Path
-import numpy as np
-from sklearn.linear_model import LogisticRegression
-
-rows = np.concatenate([np.loadtxt(p, delimiter=",", ndmin=2)
-                       for p in sorted(Path("data/raw").glob("*.csv"))])
-x, y = rows[:, :2], rows[:, 2].astype(int)
-model = LogisticRegression().fit(x, y)
-Path("models").mkdir(exist_ok=True)
-with open("models/.model.pkl.tmp", "wb") as f:
-    pickle.dump(model, f)
-os.replace("models/.model.pkl.tmp", "models/model.pkl")
-Path("metrics.json").write_text(json.dumps({"accuracy": float(model.score(x, y))}))
-'''
-
-PREDICT_PY = '''\
-"""Predict class-1 probabilities for every row of data/raw -> predictions/preds.csv."""
-import os, pickle
-from pathlib import Path
-import numpy as np
-
-rows = np.concatenate([np.loadtxt(p, delimiter=",", ndmin=2)
-                       for p in sorted(Path("data/raw").glob("*.csv"))])
-with open("models/model.pkl", "rb") as f:
-    model = pickle.load(f)
-Path("predictions").mkdir(exist_ok=True)
-np.savetxt("predictions/.preds.csv.tmp", model.predict_proba(rows[:, :2])[:, 1], fmt="%.8f")
-os.replace("predictions/.preds.csv.tmp", "predictions/preds.csv")
-'''
-
-DVC_YAML = '''\
-stages:
-  train:
-    cmd: python train.py
-    deps: [train.py, data/raw]
-    outs: [models/model.pkl]
-    metrics:
-      - metrics.json:
-          cache: false
-  predict:
-    cmd: python predict.py
-    deps: [predict.py, models/model.pkl, data/raw]
-    outs: [predictions/preds.csv]
-'''
+    cache = repo / ".dvc" / "cache"
+    objects: dict[str, str] = {}
+    for out in CACHED_OUTPUTS:
+        md5 = lock_md5(repo, out)
+        objects[md5] = out
+        if md5.endswith(".dir"):
+            for entry in json.loads(object_path(cache, md5).read_text()):
+                objects.setdefault(entry["md5"], f"{out}/{entry['relpath']}")
+    return objects
 
 
-def predict_tiny(repo: Path) -> np.ndarray:
-    """Class-1 probabilities of the repo's models/model.pkl on a fixed 7x7 grid."""
-    with open(repo / "models" / "model.pkl", "rb") as f:
-        model = pickle.load(f)  # noqa: S301 - our own test artefact
-    g = np.linspace(-3, 3, 7)
-    grid = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
-    return model.predict_proba(grid)[:, 1]
+def model_file_md5(repo: Path) -> str:
+    """md5 of ``model.keras`` inside the ``models/baseline_cnn`` directory output."""
+    manifest = object_path(repo / ".dvc" / "cache", lock_md5(repo, "models/baseline_cnn"))
+    (md5,) = [e["md5"] for e in json.loads(manifest.read_text()) if e["relpath"] == "model.keras"]
+    return md5
 
 
-def build_tiny_project(root: Path, env: dict[str, str]) -> ProjectUnderTest:
-    root.mkdir(parents=True)
-    git("init", "-q", "-b", "main", cwd=root, env=env)
-    dvc("init", "-q", cwd=root, env=env)
-    # A directory dataset of many small files, like the paintings folder.
-    raw = root / "data" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(42)
-    for i in range(24):
-        x = rng.normal(size=(5, 2))
-        y = (x[:, 0] + 0.5 * x[:, 1] + 0.3 * rng.normal(size=5) > 0).astype(int)
-        np.savetxt(raw / f"part-{i:03d}.csv", np.column_stack([x, y]), delimiter=",",
-                   fmt="%.6f")
-    (root / "train.py").write_text(TRAIN_PY)
-    (root / "predict.py").write_text(PREDICT_PY)
-    (root / "dvc.yaml").write_text(DVC_YAML)
-    dvc("add", "-q", "data/raw", cwd=root, env=env)
-    dvc("repro", "-q", cwd=root, env=env)
-    git("add", "-A", cwd=root, env=env)
-    git("commit", "-q", "-m", "tiny pipeline", cwd=root, env=env)
-    return ProjectUnderTest(root=root, predict=predict_tiny, model="models/model.pkl",
-                            outputs=("data/raw", "models/model.pkl", "predictions/preds.csv"))
+def not_in_remote(repo: Path, env: dict[str, str]) -> list[str]:
+    """Files of ``repo``'s outputs that the default remote lacks (checked file by file)."""
+    out = run_dvc(repo, "data", "status", "--not-in-remote", "--granular", "--json", env=env)
+    return sorted(json.loads(out.stdout).get("not_in_remote", []))
+
+
+def predict_test_split(repo: Path, input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of ``repo``'s baseline CNN on ``repo``'s prepared test images.
+
+    Returns
+    -------
+    (ndarray of shape (n, n_classes), float32; ndarray of shape (n,), int64)
+        Probabilities and the true labels.
+    """
+    from artstyle.data.dataset import load_split
+    from artstyle.models.zoo import load_model
+    from artstyle.predict import predict_proba
+
+    test, _ = load_split(repo / "data" / "prepared", "test")
+    model = load_model(repo / MODEL_FILE)
+    return predict_proba(model, test.images, input_size), test.labels
 
 
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def dvc_env(tmp_path_factory) -> dict[str, str]:
-    """Environment for dvc/git: venv python first on PATH, isolated DVC site cache."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(PY_BIN), env.get("PATH", "")])
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["DVC_SITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("dvc-site-cache"))
-    env.setdefault("GIT_AUTHOR_NAME", "artstyle tests")
-    env.setdefault("GIT_AUTHOR_EMAIL", "tests@example.invalid")
-    env.setdefault("GIT_COMMITTER_NAME", env["GIT_AUTHOR_NAME"])
-    env.setdefault("GIT_COMMITTER_EMAIL", env["GIT_AUTHOR_EMAIL"])
-    return env
+@dataclass(frozen=True)
+class Built:
+    """The pipeline, built and committed once per module."""
+
+    repo: Path
+    env: dict[str, str]        # extra environment for dvc
+    input_size: int
+    probabilities: np.ndarray  # the original model on the original test images
+    labels: np.ndarray
 
 
 @pytest.fixture(scope="module")
-def project_under_test(tmp_path_factory, dvc_env) -> ProjectUnderTest:
-    """The DVC project whose outputs are pushed and pulled (tiny stand-in for now)."""
-    return build_tiny_project(tmp_path_factory.mktemp("project") / "repo", dvc_env)
+def built(tmp_path_factory) -> Built:
+    root = tmp_path_factory.mktemp("remote")
+    env = {"ARTSTYLE_LOG": "WARNING", "DVC_NO_ANALYTICS": "1",
+           "DVC_SITE_CACHE_DIR": str(root / "dvc-site-cache")}
+    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
+    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
+    out = run_dvc(repo, "repro", TARGET, env=env).stdout
+    assert ran_stages(out) == {"download", "prepare", "pretrained", "train@baseline_cnn",
+                               TARGET}, out
+    # dvc.lock and the Git-tracked outputs (metrics, plots, cache: false) go to Git.
+    git(repo, "add", "dvc.lock", "reports")
+    git(repo, "commit", "-qm", "baseline_cnn on the tiny sample")
+    assert git(repo, "status", "--porcelain").strip() == ""
+    input_size = yaml.safe_load((repo / "params.yaml").read_text())[
+        "models"]["baseline_cnn"]["input_size"]
+    probabilities, labels = predict_test_split(repo, input_size)
+    return Built(repo, env, input_size, probabilities, labels)
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +173,8 @@ def ssh_server(tmp_path_factory):
         with sshd.running_sshd(tmp_path_factory.mktemp("sshd")) as server:
             yield server
     except sshd.SSHDUnavailable as exc:
+        if os.environ.get("ARTSTYLE_REQUIRE_SSHD") == "1":
+            pytest.fail(f"ARTSTYLE_REQUIRE_SSHD=1 but no sshd: {exc}")
         pytest.skip(f"SSH remote not tested: {exc}")
 
 
@@ -229,9 +182,9 @@ def ssh_server(tmp_path_factory):
 class Remote:
     kind: str
     url: str
-    storage_dir: Path  # where the objects land on the (local) filesystem
-    local_options: dict[str, str]  # per-machine settings (credentials): .dvc/config.local
-    server_log: Path | None = None  # sshd's log, to prove the transfers went over SSH
+    storage_dir: Path                # where the objects land on this machine's disk
+    local_options: dict[str, str]    # per-machine settings (credentials): config.local
+    server_log: Path | None = None   # sshd's log, to prove the transfers went over SSH
 
 
 @pytest.fixture(params=["local", "ssh"])
@@ -245,87 +198,85 @@ def remote(request, tmp_path) -> Remote:
                   server_log=server.state_dir / "sshd.log")
 
 
-# --------------------------------------------------------------------------- the test
-
-
-def configure_remote(repo: Path, remote: Remote, env: dict[str, str]) -> None:
+def configure_local(repo: Path, remote: Remote, env: dict[str, str]) -> None:
+    """Per-machine remote settings (``dvc remote modify --local``: never committed)."""
+    (repo / ".dvc" / "config.local").unlink(missing_ok=True)
     for key, value in remote.local_options.items():
-        dvc("remote", "modify", "--local", "storage", key, value, cwd=repo, env=env)
+        run_dvc(repo, "remote", "modify", "--local", "storage", key, value, env=env)
 
 
 def fresh_clone(src: Path, dst: Path, remote: Remote, env: dict[str, str]) -> Path:
-    git("clone", "-q", str(src), str(dst), cwd=src.parent, env=env)
-    configure_remote(dst, remote, env)
+    git(src.parent, "clone", "-q", str(src), str(dst))
+    configure_local(dst, remote, env)
     return dst
 
 
-def test_push_pull_roundtrip_and_missing_object(project_under_test, remote, tmp_path, dvc_env):
-    project, env = project_under_test, dvc_env
-    work = tmp_path / "work"
-    shutil.copytree(project.root, work, symlinks=True)
+# --------------------------------------------------------------------------- the test
 
-    # 1. add the remote (URL committed for the team, credentials in config.local) and push
-    dvc("remote", "add", "-d", "storage", remote.url, cwd=work, env=env)
-    configure_remote(work, remote, env)
-    git("add", ".dvc/config", cwd=work, env=env)
-    git("commit", "-q", "-m", f"{remote.kind} remote", cwd=work, env=env)
-    assert "config.local" not in git("ls-files", ".dvc", cwd=work, env=env).stdout
-    dvc("push", cwd=work, env=env)
-    # The remote holds exactly the objects of the cached outputs: one per file plus a
-    # .dir manifest per directory output (metrics with cache: false stay in Git).
-    expected = set()
-    for out in project.outputs:
-        md5 = lock_md5(work, out)
-        expected.add(f"{md5[:2]}/{md5[2:]}")
-        if md5.endswith(".dir"):
-            manifest = work / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-            entries = json.loads(manifest.read_text())
-            assert len(entries) == sum(1 for p in (work / out).rglob("*") if p.is_file())
-            expected |= {f"{e['md5'][:2]}/{e['md5'][2:]}" for e in entries}
-    assert cache_objects(remote.storage_dir / "files" / "md5") == expected
+
+def test_push_pull_roundtrip_and_missing_object(built, remote, tmp_path):
+    repo, env = built.repo, built.env
+
+    # 1. the remote: URL committed for the team, credentials in config.local; push
+    run_dvc(repo, "remote", "add", "--force", "-d", "storage", remote.url, env=env)
+    configure_local(repo, remote, env)
+    git(repo, "add", ".dvc/config")
+    git(repo, "commit", "-qm", f"{remote.kind} remote")
+    assert "config.local" not in git(repo, "ls-files", ".dvc")
+    pushed = run_dvc(repo, "push", env=env).stdout
+    expected = expected_objects(repo)
+    assert f"{len(expected)} files pushed" in pushed, pushed
+    assert stored_objects(remote.storage_dir) == set(expected)
+    n_raw = sum(1 for p in (repo / "data" / "raw").rglob("*") if p.is_file())
+    assert sum(1 for what in expected.values() if what.startswith("data/raw/")) == n_raw > 0
     if remote.server_log is not None:
         log = remote.server_log.read_text()
         assert "Accepted publickey for" in log and "subsystem 'sftp'" in log, log[-2000:]
-    assert remote_object(remote.storage_dir, lock_md5(work, project.model)).is_file()
-    dir_md5 = lock_md5(work, "data/raw")
-    assert dir_md5.endswith(".dir")  # a directory output: one object per file + manifest
-    assert remote_object(remote.storage_dir, dir_md5).is_file()
-    cloud = dvc("status", "--cloud", "--json", cwd=work, env=env)
-    assert json.loads(cloud.stdout or "{}") == {}
-
-    # 2. a fresh clone pulls everything back: up to date, identical model and predictions
-    clone = fresh_clone(work, tmp_path / "clone", remote, env)
-    for out in project.outputs:
-        assert not (clone / out).exists()
-    dvc("pull", cwd=clone, env=env)
-    status = dvc("status", "--json", cwd=clone, env=env)
-    assert json.loads(status.stdout or "{}") == {}, status.stdout
-    cloud = dvc("status", "--cloud", "--json", cwd=clone, env=env)
+    cloud = run_dvc(repo, "status", "--cloud", "-d", TARGET, "--json", env=env)
     assert json.loads(cloud.stdout or "{}") == {}, cloud.stdout
-    for out in project.outputs:
-        original, pulled = work / out, clone / out
-        if original.is_dir():
-            files = sorted(p.relative_to(original) for p in original.rglob("*") if p.is_file())
-            assert files == sorted(p.relative_to(pulled) for p in pulled.rglob("*")
-                                   if p.is_file())
-            assert all(sha256(original / f) == sha256(pulled / f) for f in files)
-        else:
-            assert sha256(original) == sha256(pulled), out
-    expected = project.predict(work)
-    assert expected.size > 0 and np.isfinite(expected).all()
-    np.testing.assert_array_equal(project.predict(clone), expected)
+    assert not_in_remote(repo, env) == []
 
-    # 3. an object lost from the remote makes a pull fail, naming what is missing
-    model_md5 = lock_md5(work, project.model)
-    remote_object(remote.storage_dir, model_md5).unlink()
-    broken = fresh_clone(work, tmp_path / "clone-broken", remote, env)
-    pull = dvc("pull", cwd=broken, env=env, check=False)
+    # 2. a fresh clone pulls everything: up to date, identical files, same predictions
+    clone = fresh_clone(repo, tmp_path / "clone", remote, env)
+    assert not any((clone / out).exists() for out in CACHED_OUTPUTS)
+    run_dvc(clone, "pull", "-d", TARGET, env=env)
+    status = run_dvc(clone, "status", "-d", TARGET, env=env)
+    assert "Data and pipelines are up to date." in status.stdout, status.stdout
+    assert json.loads(run_dvc(clone, "status", "-d", TARGET, "--json", env=env).stdout) == {}
+    for out in CACHED_OUTPUTS:
+        assert tree_digest(clone / out) == tree_digest(repo / out), out
+    probabilities, labels = predict_test_split(clone, built.input_size)
+    assert probabilities.shape == built.probabilities.shape and len(labels) > 0
+    np.testing.assert_array_equal(probabilities, built.probabilities)
+    np.testing.assert_array_equal(labels, built.labels)
+    committed = json.loads((clone / EVAL_METRICS).read_text())["test"]
+    assert committed["n"] == len(labels)
+    assert float(np.mean(probabilities.argmax(axis=1) == labels)) == pytest.approx(
+        committed["accuracy"], abs=1e-12)
+
+    # 3. an object lost from the remote: pull fails naming it; a push repairs the remote
+    lost = model_file_md5(repo)
+    object_path(remote.storage_dir, lost).unlink()
+    broken = fresh_clone(repo, tmp_path / "clone-broken", remote, env)
+    pull = run_dvc(broken, "pull", "-d", TARGET, check=False, env=env)
     output = pull.stdout + pull.stderr
     assert pull.returncode != 0, output
-    assert project.model in output, output
-    assert model_md5 in output, output
-    assert not (broken / project.model).exists()
-    # everything else still arrived
-    for out in project.outputs:
-        if out != project.model:
-            assert (broken / out).exists(), out
+    assert lost in output and "failed to pull data from the cloud" in output, output
+    assert not (broken / MODEL_FILE).exists()
+    # `dvc data status --not-in-remote --granular` names the file, in any checkout;
+    # `dvc status --cloud` does not see it (it trusts the directory's .dir manifest).
+    assert not_in_remote(broken, env) == not_in_remote(repo, env) == [MODEL_FILE]
+    cloud = run_dvc(repo, "status", "--cloud", "-d", TARGET, "--json", env=env)
+    assert json.loads(cloud.stdout or "{}") == {}, cloud.stdout
+
+    # `dvc push` trusts a directory whose .dir manifest is on the remote ("Everything is
+    # up to date", treeverse/dvc#11011, #7532): delete the manifest too, then push again.
+    assert "Everything is up to date" in run_dvc(repo, "push", env=env).stdout
+    object_path(remote.storage_dir, lock_md5(repo, "models/baseline_cnn")).unlink()
+    repaired = run_dvc(repo, "push", env=env).stdout
+    assert "2 files pushed" in repaired, repaired  # model.keras and the manifest
+    assert stored_objects(remote.storage_dir) == set(expected)
+    assert not_in_remote(repo, env) == []
+    run_dvc(broken, "pull", "-d", TARGET, env=env)
+    assert sha256(broken / MODEL_FILE) == sha256(repo / MODEL_FILE)
+    shutil.rmtree(clone)  # keep the module's disk use down (each clone holds ~90 MB)

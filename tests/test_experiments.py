@@ -1,0 +1,181 @@
+"""A parameter sweep with DVC experiments on the real pipeline (tiny sample), as documented.
+
+In a committed copy of the repository with tiny params (``artstyle.sandbox``) the
+module fixture
+
+1. runs ``dvc repro prepare pretrained`` and commits ``dvc.lock`` (the baseline: data
+   and VGG19 weights are in the cache, so experiments do not rebuild them);
+2. queues a two-point sweep with Hydra's comma syntax, limited to the baseline CNN::
+
+       dvc exp run --queue -S 'models.baseline_cnn.dense_units=8,16' evaluate@baseline_cnn
+
+3. runs the queue with ``dvc queue start`` and waits on ``dvc queue status``.
+
+Queued experiments run in temporary Git copies of the repository (``.dvc/tmp/exps``)
+with the project's DVC cache, so the sweep passing proves that every file a stage
+needs is tracked by Git or DVC, and that the worker inherits ``PATH`` (stage commands
+call ``python``).  The tests then check ``dvc exp show --json`` (both experiments with
+``reports/eval/baseline_cnn/metrics.json:test.accuracy``), ``dvc metrics diff`` and
+``dvc plots diff`` between the two experiments, and ``make compare REV="<exp> <exp>"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from artstyle.sandbox import copy_repo, dvc_env, git, run_dvc, tiny_params, write_random_vgg19
+
+pytestmark = pytest.mark.slow
+
+SWEEP = ("exp", "run", "--queue", "-S", "models.baseline_cnn.dense_units=8,16",
+         "evaluate@baseline_cnn")
+EVAL = "reports/eval/baseline_cnn/metrics.json"
+TRAIN = "reports/train/baseline_cnn/metrics.json"
+# The docs' short experiment table (docs/sharing.md), checked as CSV.
+SHOW_TABLE = ("exp", "show", "--drop", ".*", "--keep",
+              r"Experiment|.*test\.(accuracy|macro_f1)$|models\.baseline_cnn\.dense_units$"
+              r"|parameters$")
+
+
+def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 900) -> str:
+    """Poll ``dvc queue status`` until no task is queued or running; returns the last status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = run_dvc(repo, "queue", "status", env=env).stdout
+        if not re.search(r"\s(Queued|Running)\s", status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"queue not done after {timeout:.0f} s:\n{status}")
+        time.sleep(3)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """``(repo, dvc env, dvc exp show --json, names of the two successful experiments)``."""
+    root = tmp_path_factory.mktemp("experiments")
+    env = {"ARTSTYLE_LOG": "WARNING", "DVC_NO_ANALYTICS": "1",
+           "DVC_SITE_CACHE_DIR": str(root / "dvc-site-cache")}
+    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
+    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
+    run_dvc(repo, "repro", "prepare", "pretrained", env=env)
+    git(repo, "add", "dvc.lock", "reports")
+    git(repo, "commit", "-qm", "baseline: prepared sample and VGG19 weights")
+
+    queued = run_dvc(repo, *SWEEP, env=env).stdout
+    assert len(re.findall(r"Queued experiment '[^']+' for future execution", queued)) == 2, queued
+    run_dvc(repo, "queue", "start", env=env)
+    try:
+        status = wait_for_queue(repo, env)
+        names = re.findall(r"^\w+\s+(\S+)\s.*\sSuccess\s*$", status, flags=re.M)
+        if len(names) != 2:
+            logs = "\n".join(run_dvc(repo, "queue", "logs", n, check=False, env=env).stdout[-3000:]
+                             for n in re.findall(r"^\w+\s+(\S+)\s.*\sFailed\s*$", status, re.M))
+            raise AssertionError(f"sweep did not succeed:\n{status}\n{logs}")
+        shown = json.loads(run_dvc(repo, "exp", "show", "--json", env=env).stdout)
+        yield repo, env, shown, names
+    finally:
+        run_dvc(repo, "queue", "stop", "--kill", check=False, env=env)
+
+
+def experiments(shown: list[dict]) -> dict[str, dict]:
+    """``{name: data}`` of the experiments derived from the baseline commit."""
+    baseline = next(row for row in shown if row["rev"] != "workspace")
+    return {exp["name"]: exp["revs"][0]["data"] for exp in baseline["experiments"] or []}
+
+
+def units_to_name(shown: list[dict]) -> dict[int, str]:
+    return {data["params"]["params.yaml"]["data"]["models"]["baseline_cnn"]["dense_units"]: name
+            for name, data in experiments(shown).items()}
+
+
+def expected_parameter_gap(repo: Path) -> int:
+    """Extra trainable parameters of dense_units 16 over 8 in the baseline CNN.
+
+    ``embedding`` is Dense(gap width -> u) and ``predictions`` Dense(u -> classes):
+    ``(filters[-1] + 1 + classes) * u + classes`` parameters depend on ``u``.
+    """
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    n_classes = json.loads((repo / "reports/data/summary.json").read_text())["classes"]
+    return (params["models"]["baseline_cnn"]["conv_filters"][-1] + 1 + n_classes) * (16 - 8)
+
+
+def test_sweep_ran_both_experiments_from_the_cache(sweep):
+    repo, env, shown, names = sweep
+    exps = experiments(shown)
+    assert sorted(exps) == sorted(names)
+    summary = json.loads((repo / "reports/data/summary.json").read_text())
+    by_units = units_to_name(shown)
+    assert sorted(by_units) == [8, 16]
+    for units, name in by_units.items():
+        test = exps[name]["metrics"][EVAL]["data"]["test"]
+        assert 0.0 <= test["accuracy"] <= 1.0 and test["n"] == summary["split"]["test"]
+        assert exps[name]["params"]["params.yaml"]["data"]["models"]["baseline_cnn"][
+            "input_size"] == 32
+        log = run_dvc(repo, "queue", "logs", name, env=env).stdout
+        # upstream outputs came from the shared cache; only the swept stages ran
+        for stage in ("download", "prepare", "pretrained"):
+            assert f"Stage '{stage}' didn't change, skipping" in log, log[-3000:]
+        assert "Running stage 'train@baseline_cnn'" in log
+        assert "Running stage 'evaluate@baseline_cnn'" in log
+    parameters = {u: exps[n]["metrics"][TRAIN]["data"]["parameters"] for u, n in by_units.items()}
+    assert parameters[16] - parameters[8] == expected_parameter_gap(repo)
+
+    table = run_dvc(repo, *SHOW_TABLE, "--csv", env=env).stdout.splitlines()
+    assert table[0].split(",") == ["Experiment", "parameters", "test.accuracy", "test.macro_f1",
+                                   "models.baseline_cnn.dense_units"], table
+    rows = {line.split(",")[0]: line.split(",") for line in table[1:]}
+    for units, name in by_units.items():
+        assert rows[name][-1] == str(units)
+        assert float(rows[name][2]) == pytest.approx(
+            exps[name]["metrics"][EVAL]["data"]["test"]["accuracy"])
+
+
+def test_metrics_diff_between_experiments(sweep):
+    repo, env, shown, _ = sweep
+    by_units, exps = units_to_name(shown), experiments(shown)
+    old, new = by_units[8], by_units[16]
+    diff = json.loads(run_dvc(repo, "metrics", "diff", old, new, "--all", "--json",
+                              env=env).stdout)
+    acc = diff[EVAL]["test.accuracy"]
+    assert acc["old"] == exps[old]["metrics"][EVAL]["data"]["test"]["accuracy"]
+    assert acc["new"] == exps[new]["metrics"][EVAL]["data"]["test"]["accuracy"]
+    assert diff[TRAIN]["parameters"]["diff"] == expected_parameter_gap(repo)
+    md = run_dvc(repo, "metrics", "diff", old, new, "--md", env=env).stdout
+    assert re.search(rf"\| Path\s+\| Metric\s+\| {old}\s+\| {new}\s+\| Change\s+\|", md), md
+    assert re.search(r"\| parameters\s+\| \d+\s+\| \d+\s+\| " + str(expected_parameter_gap(repo)),
+                     md), md
+
+
+def test_plots_diff_between_experiments(sweep, tmp_path):
+    repo, env, shown, _ = sweep
+    by_units = units_to_name(shown)
+    out = tmp_path / "plots"
+    run_dvc(repo, "plots", "diff", by_units[8], by_units[16], "-o", str(out), env=env)
+    html = (out / "index.html").read_text()
+    for name in by_units.values():
+        assert name in html
+    # the training curves of the swept model and its confusion matrix are drawn
+    assert "reports/train/baseline_cnn/plots/metrics/eval/accuracy.tsv" in html
+    assert "baseline_cnn test confusion matrix" in html
+
+
+def test_make_compare_between_experiments(sweep):
+    repo, env, shown, _ = sweep
+    by_units = units_to_name(shown)
+    venv = Path(sys.prefix)
+    # `-o` keeps make from (re)building the virtual environment inside the sandbox
+    proc = subprocess.run(["make", "-o", str(venv / ".installed"), "compare",
+                           f"REV={by_units[8]} {by_units[16]}", f"VENV={venv}"], cwd=repo,
+                          env={**dvc_env(), **env}, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (repo / "reports" / "plots_diff" / "index.html").read_text()
+    assert by_units[8] in html and by_units[16] in html
+    assert "reports/train/baseline_cnn/plots/metrics/eval/accuracy.tsv" in html
