@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from artstyle.io import atomic_path
 import xgboost as xgb
 
 logger = logging.getLogger(__name__)
@@ -546,15 +547,8 @@ def save_booster(model: xgb.XGBClassifier, path: str | os.PathLike[str]) -> Path
     path = Path(path)
     if path.suffix.lower() != ".json":
         raise ValueError(f"booster path must end in .json (XGBoost's JSON format), got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.json", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:   # XGBoost picks the format from the ".json" suffix
         model.save_model(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     logger.info("Saved XGBoost model to %s", path)
     return path
 

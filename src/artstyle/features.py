@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,8 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from artstyle.io import atomic_file
 import tensorflow as tf
 from tqdm.auto import tqdm
 
@@ -353,15 +354,8 @@ def save_features(
         arrays[f"ids_{name}"] = ids if ids.size else np.zeros(0, dtype="<U1")
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as fh:
+        np.savez(fh, **arrays)
     logger.info("Saved features to %s: %s", path,
                 ", ".join(f"{s}={arrays[f'X_{s}'].shape}" for s in splits))
     return path

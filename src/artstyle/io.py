@@ -47,7 +47,7 @@ def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[
     """Open a temporary file beside ``target`` and rename it into place on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent)
     os.close(fd)
     try:
         with open(tmp, mode, **kwargs) as fh:
@@ -61,8 +61,9 @@ def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[
 def atomic_path(target: str | Path) -> "contextmanager[Path]":
     """Yield a temporary *path* (not yet created) that is renamed to ``target`` on success.
 
-    For writers that insist on a file name (``model.save``, ``savefig``); the temporary
-    name keeps ``target``'s suffix so format detection still works.
+    For writers that insist on a file name (``model.save``, ``savefig``,
+    ``save_weights``); the temporary name *ends with* ``target``'s whole name (e.g.
+    ``.tmp-123-vgg19.weights.h5``), so suffix-based format detection still works.
     """
     return _atomic_path(Path(target))
 
@@ -70,7 +71,7 @@ def atomic_path(target: str | Path) -> "contextmanager[Path]":
 @contextmanager
 def _atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
     try:
         yield tmp
         os.replace(tmp, target)

@@ -55,6 +55,8 @@ from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 
+from artstyle.io import atomic_file, atomic_path
+
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------
@@ -122,15 +124,8 @@ def _sha256_file(path: Path) -> str:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as fh:
+        fh.write(data)
 
 
 def _build_vgg19_notop(input_shape: tuple[int | None, int | None, int] = (None, None, 3)):
@@ -199,18 +194,8 @@ def _load_weights_checked(model, path: Path) -> None:
 
 
 def _save_weights_atomic(model, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Keras insists on the ``.weights.h5`` suffix, so the temp name keeps it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".tmp.weights.h5",
-                               dir=out_path.parent)
-    os.close(fd)
-    try:
-        os.unlink(tmp)  # h5py wants to create the file itself
+    with atomic_path(out_path) as tmp:   # keeps the ``.weights.h5`` suffix Keras insists on
         model.save_weights(tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_vgg19_notop(weights_path: str | os.PathLike,
