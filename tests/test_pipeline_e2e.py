@@ -7,10 +7,18 @@ only a training parameter re-runs training and evaluation but not download or pr
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from PIL import Image
+
+from artstyle.io import read_json
 
 from artstyle.sandbox import copy_repo, ran_stages, run_dvc, tiny_params, write_random_vgg19
 
@@ -66,3 +74,39 @@ def test_training_param_reruns_only_training_and_evaluation(pipeline_repo):
         assert not stages & {"download", "prepare", "pretrained", "train@baseline_cnn"}
     finally:
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_stylize_stage_outputs_and_judging(pipeline_repo):
+    repo, params, first = pipeline_repo
+    assert "stylize" in ran_stages(first.stdout)
+    metrics = read_json(repo / "reports" / "stylize" / "metrics.json")
+    assert set(metrics) == {"judge", "vgg19", "own:best_cnn"}
+    for backbone in ("vgg19", "own:best_cnn"):
+        m = metrics[backbone]
+        assert m["outputs"] == 5                       # one content x 5 per-class styles
+        assert 0.0 <= m["style_hit_rate"] <= 1.0 and -1.0 <= m["ssim"] <= 1.0
+    results = pd.read_csv(repo / "reports" / "stylize" / "results.csv")
+    for rel in results["image"]:
+        out = repo / "reports" / "stylized" / rel
+        img = np.asarray(Image.open(out))
+        assert img.std() > 1.0                          # never a black or constant image
+        assert out.with_name(out.stem + "_panel.png").exists()
+        assert out.with_name(out.stem + "_loss.png").exists()
+
+
+def test_cli_classify_and_stylize(pipeline_repo, tmp_path):
+    repo, _, _ = pipeline_repo
+    painting = next((repo / "data" / "raw").rglob("*.jpg"))
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    out = subprocess.run([sys.executable, "-m", "artstyle.cli", "classify", str(painting),
+                          "--model", "best_cnn", "--top", "3"], cwd=repo, env=env,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    assert len(out) == 3
+    probs = [float(line.split("%")[0]) / 100 for line in out]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
+    target = tmp_path / "out.png"
+    subprocess.run([sys.executable, "-m", "artstyle.cli", "stylize", "sklearn:china.jpg",
+                    str(painting), "-o", str(target), "--iterations", "3", "--max-side", "40"],
+                   cwd=repo, env=env, capture_output=True, text=True, check=True)
+    img = Image.open(target)
+    assert max(img.size) == 40 and img.size[0] > img.size[1]   # china.jpg is landscape

@@ -151,6 +151,19 @@ class BoostParams(_Strict):
     early_stopping_rounds: PositiveInt = 20
 
 
+class BackboneParams(_Strict):
+    """Layers and loss weights of one style-transfer feature extractor.
+
+    Loss weights depend on the backbone's feature magnitudes, so each has its own.
+    """
+
+    content_layers: list[str]
+    style_layers: list[str]
+    content_weight: Annotated[float, Field(ge=0)]
+    style_weight: Annotated[float, Field(ge=0)]
+    tv_weight: Annotated[float, Field(ge=0)]
+
+
 class StylizeParams(_Strict):
     """Stage ``stylize``: Gatys neural style transfer."""
 
@@ -159,19 +172,14 @@ class StylizeParams(_Strict):
     backbones: list[Literal["vgg19", "own"]]
     own_model: str
     judge: str
-    content_weight: Annotated[float, Field(ge=0)]
-    style_weight: Annotated[float, Field(ge=0)]
-    tv_weight: Annotated[float, Field(ge=0)]
     optimizer: Literal["lbfgs", "adam"]
-    learning_rate: Annotated[float, Field(gt=0)] = 5.0
+    learning_rate: Annotated[float, Field(gt=0)] = 0.02
     iterations: PositiveInt
     max_side: Annotated[int, Field(ge=16, le=2048)]
     schedule: list[Annotated[float, Field(gt=0, le=1)]] = []
     init: Literal["content", "noise"] = "content"
-    vgg19_content_layers: list[str]
-    vgg19_style_layers: list[str]
-    own_content_layers: list[str]
-    own_style_layers: list[str]
+    vgg19: BackboneParams
+    own: BackboneParams
 
 
 class Params(_Strict):

@@ -83,17 +83,16 @@ def build_backbone(backbone: str, *, weights: str | Path | None, content_layers:
     raise ValueError(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
 
 
-def layers_for(backbone: str, settings) -> tuple[list[str], list[str]]:
-    """(content layers, style layers) of a backbone from the ``stylize`` params group."""
-    if backbone == "vgg19":
-        return list(settings.vgg19_content_layers), list(settings.vgg19_style_layers)
-    return list(settings.own_content_layers), list(settings.own_style_layers)
+def backbone_settings(backbone: str, settings):
+    """The ``stylize.vgg19`` or ``stylize.own`` params group of a backbone name."""
+    return settings.vgg19 if backbone == "vgg19" else settings.own
 
 
-def optimiser_kwargs(settings, overrides: dict | None = None) -> dict:
+def optimiser_kwargs(settings, backbone: str, overrides: dict | None = None) -> dict:
     """Keyword arguments of :func:`artstyle.style_transfer.stylize` from params (+ overrides)."""
-    kw = dict(content_weight=settings.content_weight, style_weight=settings.style_weight,
-              tv_weight=settings.tv_weight, optimizer=settings.optimizer,
+    b = backbone_settings(backbone, settings)
+    kw = dict(content_weight=b.content_weight, style_weight=b.style_weight,
+              tv_weight=b.tv_weight, optimizer=settings.optimizer,
               iterations=settings.iterations, max_side=settings.max_side,
               init=settings.init, schedule=tuple(settings.schedule) or None,
               learning_rate=settings.learning_rate)
@@ -119,11 +118,11 @@ def stylize_files(content: str, style: str, output: str, *, backbone: str = "vgg
 
     settings = load_params(params_file).stylize
     content_img, style_img = load_image_source(content), load_image_source(style)
-    c_layers, s_layers = layers_for(backbone, settings)
+    b = backbone_settings(backbone, settings)
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS,
-                               content_layers=c_layers, style_layers=s_layers)
+                               content_layers=b.content_layers, style_layers=b.style_layers)
     result = stylize(content_img, style_img, extractor=extractor, progress=True,
-                     on_divergence="raise", **optimiser_kwargs(settings, overrides))
+                     on_divergence="raise", **optimiser_kwargs(settings, backbone, overrides))
     save_image(result.image, output)
     if panel:
         save_panel(content_img, style_img, result.image, panel)
@@ -215,11 +214,13 @@ def run_stylize_stage(params) -> pd.DataFrame:
     rows = []
     with atomic_dir(paths.STYLIZED) as out_dir:
         for backbone in s.backbones:
-            c_layers, s_layers = layers_for(backbone, s)
+            b = backbone_settings(backbone, s)
+            kwargs = optimiser_kwargs(s, backbone)
             if backbone == "own":
                 backbone = f"own:{s.own_model}"
             extractor = build_backbone(backbone, weights=paths.VGG19_WEIGHTS,
-                                       content_layers=c_layers, style_layers=s_layers)
+                                       content_layers=b.content_layers,
+                                       style_layers=b.style_layers)
             folder = out_dir / _slug(backbone)
             folder.mkdir()
             for c_key, c_src in contents.items():
@@ -228,7 +229,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
                     style_img = load_image_source(style.source)
                     logger.info("stylize %s x %s with %s", c_key, style.key, backbone)
                     r = stylize(content, style_img, extractor=extractor, seed=params.base.seed,
-                                on_divergence="raise", **optimiser_kwargs(s))
+                                on_divergence="raise", **kwargs)
                     stem = folder / f"{c_key}__{style.key}"
                     save_image(r.image, stem.with_suffix(".png"))
                     save_panel(content, style_img, r.image, f"{stem}_panel.png")
