@@ -201,7 +201,18 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
         sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         _, held = next(sgkf.split(pool, y[pool], g[pool]))
         out[pool[held]] = name
-    return out.astype(str)
+    out = out.astype(str)
+    no_train = sorted(c for c in counts if not np.any((y == c) & (out == "train")))
+    if no_train:
+        raise DatasetError(
+            "keeping each artist in one split left no training image for: "
+            + ", ".join(no_train) + " (too few artists per class); set "
+            "prepare.group_by_artist: false")
+    for split in ("validation", "test"):
+        missing = sorted(c for c in counts if not np.any((y == c) & (out == split)))
+        if missing and (val_fraction if split == "validation" else test_fraction) > 0:
+            logger.warning("artist-grouped split: no %s image for %s", split, ", ".join(missing))
+    return out
 
 
 def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: str | Path, *,
