@@ -1,0 +1,335 @@
+"""Tests of artstyle.style_transfer (Gatys neural style transfer).
+
+Random-weight extractors and tiny images only: no download, a few seconds each.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from artstyle import style_transfer as st  # noqa: E402
+
+
+def _tiny_cnn(fixed: tuple[int, int] | None = None, seed: int = 0) -> keras.Model:
+    """An own-CNN-like model: [0, 255] RGB in, rescaling inside, 2 max-pools (min side 4)."""
+    he = keras.initializers.HeNormal
+    inputs = keras.Input((*(fixed or (None, None)), 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1",
+                            kernel_initializer=he(seed))(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c2",
+                            kernel_initializer=he(seed + 1))(x)
+    x = keras.layers.MaxPooling2D(2, name="p2")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c3",
+                            kernel_initializer=he(seed + 2))(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="tiny_cnn")
+
+
+@pytest.fixture(scope="module")
+def tiny_extractor() -> st.FeatureExtractor:
+    return st.FeatureExtractor.from_model(_tiny_cnn(), content_layers=["c2"], style_layers=["c1", "c2", "c3"])
+
+
+@pytest.fixture(scope="module")
+def vgg_random() -> st.FeatureExtractor:
+    return st.FeatureExtractor.vgg19(None, seed=0)
+
+
+def _smooth_image(h: int, w: int, seed: int) -> np.ndarray:
+    """A structured (not pure noise) uint8 RGB test image."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    chans = [np.sin(2 * np.pi * (f1 * yy + f2 * xx) + ph)
+             for f1, f2, ph in rng.uniform(0.5, 3.0, (3, 3))]
+    img = 127.5 + 100 * np.stack(chans, -1) + rng.normal(0, 10, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _stripes(h: int, w: int) -> np.ndarray:
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = np.where((np.arange(w) // 3) % 2 == 0, 230, 20)[None, :]
+    img[..., 2] = np.where((np.arange(h) // 5) % 2 == 0, 200, 40)[:, None]
+    img[..., 1] = 90
+    return img
+
+
+# ----------------------------------------------------------------------- preprocessing
+
+
+def test_vgg_preprocess_equals_keras_preprocess_input():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    expected = keras.applications.vgg19.preprocess_input(img.astype(np.float32).copy())
+    np.testing.assert_allclose(st.vgg_preprocess(img), expected, rtol=0, atol=1e-4)
+    as_float = rng.uniform(0, 255, (4, 6, 3)).astype(np.float32)
+    expected = keras.applications.vgg19.preprocess_input(as_float.copy())
+    np.testing.assert_allclose(st.vgg_preprocess(as_float), expected, rtol=0, atol=1e-4)
+    # the tensor path (used inside tf.function) gives the same numbers
+    np.testing.assert_allclose(st.vgg_preprocess(tf.constant(as_float)).numpy(), expected, atol=1e-4)
+    # first output channel is blue minus its ImageNet mean
+    assert st.vgg_preprocess(np.array([[[10, 20, 30]]], np.uint8))[0, 0, 0] == pytest.approx(30 - 103.939)
+
+
+def test_vgg_deprocess_inverts_within_one_grey_level_and_clips():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    back = st.vgg_deprocess(st.vgg_preprocess(img))
+    assert back.dtype == np.uint8 and back.shape == img.shape
+    assert np.abs(back.astype(int) - img.astype(int)).max() <= 1
+    far = st.vgg_preprocess(np.zeros((1, 2, 3), np.uint8)) + np.array([[[500.0, 500.0, 500.0],
+                                                                        [-500.0, -500.0, -500.0]]])
+    out = st.vgg_deprocess(far)
+    np.testing.assert_array_equal(out, [[[255, 255, 255], [0, 0, 0]]])
+
+
+# ----------------------------------------------------------------------- losses
+
+
+def test_gram_matrix_hand_computed():
+    f = np.zeros((2, 2, 2), np.float32)
+    f[..., 0] = [[1, 2], [3, 4]]
+    f[..., 1] = [[0, 1], [1, 0]]
+    # G[c, d] = sum_ij F[i, j, c] F[i, j, d] / (H * W), H * W = 4
+    expected = np.array([[30 / 4, 5 / 4], [5 / 4, 2 / 4]])
+    np.testing.assert_allclose(st.gram_matrix(f).numpy(), expected, rtol=1e-6)
+    batched = st.gram_matrix(np.stack([f, 2 * f]))
+    assert batched.shape == (2, 2, 2)
+    np.testing.assert_allclose(batched.numpy()[1], 4 * expected, rtol=1e-6)
+
+
+def test_content_loss_hand_value():
+    f = np.array([1, 2, 3, 4], np.float32).reshape(1, 2, 2, 1)
+    t = np.array([0, 3, 1, 4], np.float32).reshape(1, 2, 2, 1)
+    # differences 1, -1, 2, 0 -> mean of squares (1 + 1 + 4 + 0) / 4
+    assert float(st.content_loss(f, t)) == pytest.approx(1.5)
+
+
+def test_style_loss_hand_value_and_self_is_zero(tiny_extractor):
+    f = np.zeros((2, 2, 2), np.float32)
+    f[..., 0] = [[1, 2], [3, 4]]
+    f[..., 1] = [[0, 1], [1, 0]]
+    zero_gram = np.zeros((2, 2), np.float32)
+    # mean of squared Gram entries: (7.5^2 + 2 * 1.25^2 + 0.5^2) / 4
+    assert float(st.style_loss(f, zero_gram)) == pytest.approx((56.25 + 3.125 + 0.25) / 4)
+    assert float(st.style_loss(f, st.gram_matrix(f))) == 0.0
+
+    img = _smooth_image(24, 20, seed=3)
+    loss = st.StyleTransferLoss(tiny_extractor, img, img)
+    terms = loss(tf.constant(img[None] / 255.0, tf.float32))
+    assert float(terms["style"]) == pytest.approx(0.0, abs=1e-6 * float(terms["tv"]) + 1e-6)
+    assert float(terms["content"]) == pytest.approx(0.0, abs=1e-3)
+    assert float(terms["total"]) == pytest.approx(
+        float(terms["content"]) + float(terms["style"]) + float(terms["tv"]), rel=1e-5)
+
+
+def test_total_variation_hand_value():
+    img = np.array([[0, 1, 3], [2, 2, 2]], np.float32).reshape(1, 2, 3, 1)
+    # horizontal |1-0| + |3-1| + 0 + 0 = 3; vertical |2-0| + |2-1| + |2-3| = 4
+    assert float(st.total_variation_loss(img)) == pytest.approx(7.0)
+    assert float(st.total_variation_loss(img[0])) == pytest.approx(7.0)
+
+
+# ----------------------------------------------------------------------- extractor
+
+
+def test_vgg19_extractor_layers_and_min_side(vgg_random):
+    assert vgg_random.content_layers == ("block5_conv2",)
+    assert vgg_random.style_layers[0] == "block1_conv1" and vgg_random.style_layers[-1] == "block5_conv1"
+    assert vgg_random.min_side == 16  # four 2x2 max-pools before block5
+    content, style = vgg_random(np.zeros((1, 32, 48, 3), np.float32))
+    assert content[0].shape == (1, 2, 3, 512)
+    assert [f.shape[-1] for f in style] == [64, 128, 256, 512, 512]
+
+
+def test_unknown_layer_is_a_clear_error():
+    with pytest.raises(ValueError, match="nope"):
+        st.FeatureExtractor.from_model(_tiny_cnn(), content_layers=["nope"], style_layers=["c1"])
+
+
+def test_own_cnn_default_layers_earlier_content_deeper_style():
+    content, style = st.default_own_cnn_layers(_tiny_cnn())
+    assert content == ("c1",)
+    assert style == ("c2", "c3")
+
+
+def test_fixed_size_own_cnn_is_rebuilt_flexible():
+    ex = st.FeatureExtractor.from_model(_tiny_cnn(fixed=(64, 64)), content_layers=["c2"],
+                                        style_layers=["c1", "c3"])
+    assert ex.input_size is None and ex.min_side == 4
+    content, style = ex(np.zeros((1, 20, 36, 3), np.float32))
+    assert content[0].shape[1:3] == (10, 18) and style[1].shape[1:3] == (5, 9)
+
+
+def test_fixed_size_cnn_that_cannot_be_rebuilt_resizes_inside(caplog):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.Reshape((16, 16 * 3))(x)  # shape-bound: no flexible rebuild
+    x = keras.layers.Reshape((16, 16, 3))(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a",
+                            kernel_initializer=keras.initializers.HeNormal(0))(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="b",
+                            kernel_initializer=keras.initializers.HeNormal(1))(x)
+    model = keras.Model(inputs, x)
+    with caplog.at_level(logging.WARNING, logger="artstyle.style_transfer"):
+        ex = st.FeatureExtractor.from_model(model, content_layers=["a"], style_layers=["b"])
+    assert ex.input_size == (16, 16)
+    assert "resized" in caplog.text
+    result = st.stylize(_smooth_image(30, 22, 0), _stripes(20, 20), extractor=ex, iterations=3)
+    assert result.image.shape == (30, 22, 3)
+
+
+# ----------------------------------------------------------------------- sizes
+
+
+def test_sizes_odd_and_opposite_aspect_ratios(tiny_extractor):
+    content = _smooth_image(301, 199, seed=4)
+    style = _stripes(120, 480)
+    c, s = st.prepare_images(content, style, max_side=512, min_side=4)
+    assert c.shape == (301, 199, 3)
+    assert s.shape[0] * 4 == pytest.approx(s.shape[1], abs=4)  # 1:4 kept, not stretched
+    assert s.shape[0] * s.shape[1] == pytest.approx(301 * 199, rel=0.02)  # area matched
+    c_small, _ = st.prepare_images(content, style, max_side=100, min_side=4)
+    assert c_small.shape == (100, 66, 3)
+
+    result = st.stylize(content, style, extractor=tiny_extractor, iterations=1, max_side=512)
+    assert result.image.shape == (301, 199, 3) and result.image.dtype == np.uint8
+    assert result.style_shape == s.shape[:2]
+
+
+def test_too_small_input_is_upscaled_to_the_minimum(vgg_random, caplog):
+    content = _smooth_image(16, 12, seed=5)
+    with caplog.at_level(logging.WARNING, logger="artstyle.style_transfer"):
+        result = st.stylize(content, _stripes(40, 40), extractor=vgg_random, iterations=2)
+    assert result.image.shape == (21, 16, 3)  # shorter side 12 -> 16, aspect 4:3 kept
+    assert "minimum side of 16 px" in caplog.text
+    assert np.isfinite(result.final_loss)
+
+
+# ----------------------------------------------------------------------- optimisation
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_optimisers_reduce_the_loss(tiny_extractor, optimizer):
+    content = _smooth_image(28, 36, seed=6)
+    style = _stripes(32, 32)
+    result = st.stylize(content, style, extractor=tiny_extractor, optimizer=optimizer,
+                        iterations=12, learning_rate=0.05)
+    totals = [r["total"] for r in result.history]
+    assert result.iterations == len(result.history) >= 12
+    assert result.final_loss < 0.8 * totals[0]
+    assert result.history[-1]["seconds"] <= result.seconds
+    for key in ("step", "seconds", "total", "content", "style", "tv"):
+        assert key in result.history[0]
+
+
+def test_coarse_to_fine_schedule(tiny_extractor):
+    content = _smooth_image(40, 32, seed=7)
+    result = st.stylize(content, _stripes(30, 30), extractor=tiny_extractor, iterations=(4, 3),
+                        schedule=(0.5, 1.0), init="noise", seed=3)
+    sizes = [(r["stage"], r["height"], r["width"]) for r in result.history]
+    assert sizes[0] == (0, 20, 16) and sizes[-1] == (1, 40, 32)
+    assert result.iterations == 7 and result.image.shape == (40, 32, 3)
+
+
+def test_higher_tv_weight_gives_smoother_output(tiny_extractor):
+    # Start from noise so there is high-frequency variance for the TV term to remove.
+    content = _smooth_image(32, 32, seed=8)
+    style = _stripes(32, 32)
+
+    def high_frequency_variance(img: np.ndarray) -> float:
+        g = img.astype(np.float64).mean(-1)
+        lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
+        return float(lap.var())
+
+    variances = [high_frequency_variance(st.stylize(
+        content, style, extractor=tiny_extractor, tv_weight=w, init="noise", seed=1,
+        iterations=20).image) for w in (0.0, 1e3, 1e5)]
+    assert variances[0] > variances[1] > variances[2]
+
+
+class _Poison:
+    """Adds a tf.Variable to the TV term; the test's callback flips it to NaN mid-run."""
+
+    def __init__(self, monkeypatch, at_step: int | None):
+        self.var = tf.Variable(0.0)
+        self.at_step = at_step
+        original = st.total_variation_loss
+        monkeypatch.setattr(st, "total_variation_loss", lambda img: original(img) + self.var)
+        if at_step is None:
+            self.var.assign(float("nan"))
+
+    def callback(self, record):
+        if self.at_step is not None and record["step"] >= self.at_step:
+            self.var.assign(float("nan"))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_nan_loss_recovers_last_good_image(tiny_extractor, monkeypatch, caplog, optimizer):
+    poison = _Poison(monkeypatch, at_step=4)
+    content = _smooth_image(24, 24, seed=9)
+    with caplog.at_level(logging.WARNING, logger="artstyle.style_transfer"):
+        result = st.stylize(content, _stripes(24, 24), extractor=tiny_extractor, optimizer=optimizer,
+                            iterations=20, callback=poison.callback)
+    assert result.diverged
+    assert result.iterations == 5  # 4 good evaluations, the 5th is NaN -> stop
+    assert np.isnan(result.history[-1]["total"])
+    assert result.image.dtype == np.uint8 and result.image.std() > 1.0
+    assert np.isfinite(result.final_loss)
+    assert "non-finite" in caplog.text
+
+
+def test_nan_loss_raises_when_asked(tiny_extractor, monkeypatch):
+    poison = _Poison(monkeypatch, at_step=2)
+    with pytest.raises(st.StyleTransferDiverged, match="non-finite"):
+        st.stylize(_smooth_image(24, 24, 10), _stripes(24, 24), extractor=tiny_extractor,
+                   iterations=10, callback=poison.callback, on_divergence="raise")
+
+
+def test_nan_from_the_start_never_returns_an_image(tiny_extractor, monkeypatch):
+    _Poison(monkeypatch, at_step=None)
+    with pytest.raises(st.StyleTransferDiverged, match="no usable image"):
+        st.stylize(_smooth_image(24, 24, 11), _stripes(24, 24), extractor=tiny_extractor, iterations=5)
+
+
+def test_bad_arguments_are_rejected(tiny_extractor):
+    img = _smooth_image(20, 20, 12)
+    with pytest.raises(ValueError, match="optimizer"):
+        st.stylize(img, img, extractor=tiny_extractor, optimizer="sgd")
+    with pytest.raises(ValueError, match="schedule"):
+        st.stylize(img, img, extractor=tiny_extractor, schedule=(1.0, 0.5))
+    with pytest.raises(ValueError, match="shape"):
+        st.stylize(img[..., 0:2], img, extractor=tiny_extractor)
+
+
+# ----------------------------------------------------------------------- evaluation & outputs
+
+
+def test_ssim_to_content():
+    img = _smooth_image(40, 30, 13)
+    assert st.ssim_to_content(img, img) == pytest.approx(1.0)
+    noisy = np.clip(img + np.random.default_rng(0).normal(0, 60, img.shape), 0, 255).astype(np.uint8)
+    assert st.ssim_to_content(noisy, img) < 0.6
+
+
+def test_panel_and_loss_plot_are_written(tmp_path):
+    from PIL import Image
+
+    img = _smooth_image(40, 30, 14)
+    panel = st.save_panel(img, _stripes(20, 60), img, tmp_path / "out" / "panel.png")
+    assert Image.open(panel).size[0] > Image.open(panel).size[1]
+    history = [{"step": i, "seconds": 0.1 * i, "total": 10.0 / i, "content": 1.0, "style": 9.0 / i,
+                "tv": 0.0} for i in range(1, 6)]
+    curve = st.plot_losses(history, tmp_path / "losses.png")
+    multi = st.plot_losses({"a": history, "b": history}, tmp_path / "multi.png", hline=2.0)
+    for path in (curve, multi):
+        assert Image.open(path).format == "PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["losses.png", "multi.png", "out"]
