@@ -11,8 +11,9 @@ Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
     (https://www.tensorflow.org/tutorials/generative/style_transfer): image in [0, 1]
     initialised from the content, ``Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1)``,
     500 steps, clipping to [0, 1] after each step;
-(b) ours: :func:`artstyle.style_transfer.stylize` with its default optimiser,
-    iterations and schedule (only optimiser / schedule / parametrisation differ).
+(b) ours: :func:`artstyle.style_transfer.stylize` with its default optimiser and
+    schedule (L-BFGS-B with box bounds, one full-resolution stage) on the same loss
+    weights; it stops as soon as it reaches the target (cap ``--ours-max-iterations``).
 
 Target: the loss the recipe has after its 500 steps. Reported: loss against seconds for
 both, the seconds each needs to reach the target (ours measured at the full 256 px
@@ -47,7 +48,7 @@ DEFAULT_WEIGHTS = REPO / "models" / "pretrained" / "vgg19_notop.weights.h5"
 DEFAULT_STYLE = REPO.parent / "shared" / "images" / "styles" / "van-gogh_the-starry-night_1889.jpg"
 DEFAULT_OUT = REPO / "reports" / "benchmarks" / "style_transfer"
 
-# The tutorial's loss weights (our loss definition; also the library defaults).
+# The tutorial's loss weights: the loss definition both runs share (library default style weight differs).
 CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
 TV_WEIGHT = 30.0
@@ -120,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", type=Path, default=DEFAULT_STYLE)
     parser.add_argument("--max-side", type=int, default=256)
     parser.add_argument("--recipe-steps", type=int, default=500)
-    parser.add_argument("--ours-iterations", type=int, nargs="*", default=None,
-                        help="override our default iterations (one per schedule stage)")
+    parser.add_argument("--ours-max-iterations", type=int, default=400,
+                        help="cap on our loss evaluations; ours stops as soon as it reaches the target")
     parser.add_argument("--speedup-goal", type=float, default=5.0)
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -154,11 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     target = recipe["final_loss"]
 
     logging.info("(b) ours: %s, schedule %s", st.DEFAULT_OPTIMIZER, st.DEFAULT_SCHEDULE)
-    kwargs = {} if args.ours_iterations is None else {
-        "iterations": args.ours_iterations[0] if len(args.ours_iterations) == 1 else args.ours_iterations}
+    scales = st.DEFAULT_SCHEDULE or (1.0,)
+    # Our default optimiser and schedule; the budget is raised so that it can reach the
+    # target, and it stops as soon as it does at the final (full-resolution) stage.
+    budget = [max(1, args.ours_max_iterations // len(scales))] * len(scales)
+
+    def reached(record: dict) -> bool:
+        return record["scale"] == scales[-1] and record["total"] <= target
+
     ours = st.stylize(content, style, extractor=extractor, max_side=args.max_side,
                       content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
-                      **kwargs)
+                      iterations=budget if len(budget) > 1 else budget[0], callback=reached)
     load1 = os.getloadavg()[0]
     last_stage = max(r["stage"] for r in ours.history)
     full_res = [r for r in ours.history if r["stage"] == last_stage]
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, a, b in rows:
         print(f"{name:26} | {a:>14} | {b:>14}")
     verdict = "MET" if speedup >= args.speedup_goal else "NOT MET"
-    print(f"\nspeed-up to the recipe's 500-step loss: {speedup:.1f}x (goal >= {args.speedup_goal:g}x: "
+    print(f"\nspeed-up to the recipe's {args.recipe_steps}-step loss: {speedup:.1f}x (goal >= {args.speedup_goal:g}x: "
           f"{verdict}); load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs")
 
     out = args.out_dir
