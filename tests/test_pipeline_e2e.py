@@ -67,13 +67,12 @@ def test_training_param_reruns_only_training_and_evaluation(pipeline_repo):
     changed = yaml.safe_load((repo / "params.yaml").read_text())
     changed["models"]["best_cnn"]["learning_rate"] = 0.002
     (repo / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
-    try:
-        dry = dvc(repo, "repro", "--dry")
-        stages = ran_stages(dry.stdout)
-        assert {"train@best_cnn", "evaluate@best_cnn", "compare"} <= stages
-        assert not stages & {"download", "prepare", "pretrained", "train@baseline_cnn"}
-    finally:
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # A real run: `dvc repro --dry` lists only the directly changed stage, since whether
+    # downstream stages run depends on the new outputs.
+    stages = ran_stages(dvc(repo, "repro").stdout)
+    assert {"train@best_cnn", "evaluate@best_cnn", "features@best_cnn", "compare"} <= stages
+    assert not stages & {"download", "prepare", "pretrained", "train@baseline_cnn",
+                         "evaluate@baseline_cnn", "train@vgg19_transfer"}
 
 
 def test_stylize_stage_outputs_and_judging(pipeline_repo):
