@@ -13,7 +13,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from artstyle import style_transfer as st  # noqa: E402
+from artstyle import style_transfer as st
 
 
 def _tiny_cnn(fixed: tuple[int, int] | None = None, seed: int = 0) -> keras.Model:
@@ -238,6 +238,11 @@ def test_coarse_to_fine_schedule(tiny_extractor):
     sizes = [(r["stage"], r["height"], r["width"]) for r in result.history]
     assert sizes[0] == (0, 20, 16) and sizes[-1] == (1, 40, 32)
     assert result.iterations == 7 and result.image.shape == (40, 32, 3)
+    # a callback stopping in the coarse stage still yields an output of the full size
+    early = st.stylize(content, _stripes(30, 30), extractor=tiny_extractor, iterations=(4, 3),
+                       schedule=(0.5, 1.0), callback=lambda record: record["step"] >= 2)
+    assert early.iterations == 2 and early.image.shape == (40, 32, 3)
+    assert early.extra["stop_reason"] == "callback"
 
 
 def test_higher_tv_weight_gives_smoother_output(tiny_extractor):

@@ -1018,8 +1018,6 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
         if not (math.isfinite(w) and w >= 0):
             raise ValueError(f"{w_name} must be finite and >= 0; got {w}")
 
-    final_shape = prepare_images(content, style, max_side=max_side, min_side=extractor.min_side,
-                                 style_scale=style_scale)[0].shape[:2]
     tracker = _Tracker(start, sum(iters) + (len(scales) if optimizer == "adam" else 0), callback, progress)
     image01: np.ndarray | None = None
     diverged = False
@@ -1065,7 +1063,9 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
     finally:
         tracker.pbar.close()
 
-    if image01.shape[1:3] != final_shape:  # stopped early in a coarse stage
+    if scale != scales[-1]:  # stopped early in a coarse stage: bring it to the output size
+        final_shape = prepare_images(content, style, max_side=max_side, min_side=extractor.min_side,
+                                     style_scale=style_scale)[0].shape[:2]
         image01 = _upsample01(image01, *final_shape)
     result_img = np.clip(np.rint(image01[0] * 255.0), 0, 255).astype(np.uint8)
     if int(result_img.max()) == int(result_img.min()):
