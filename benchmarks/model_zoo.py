@@ -26,17 +26,17 @@ from artstyle.sandbox import copy_repo, run_dvc  # noqa: E402
 
 
 def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None) -> dict:
-    """Params for real paintings: 128 px stored images, stratified split.
+    """Params for real paintings: 224 px stored images, stratified split.
 
     (Painting-91 labels movements per artist, 2-6 artists each: an artist-disjoint split
     would leave movements without training images.)"""
     raw["data"].update(source="folder", path=str(data))
-    raw["base"]["image_size"] = 128
+    raw["base"]["image_size"] = 224     # painting91-mini's sources are <= 256 px
     raw["prepare"].update(group_by_artist=False, val_fraction=0.15, test_fraction=0.2)
     for spec in raw["models"].values():
         spec["epochs"] = epochs
         if spec["family"] == "vgg19_transfer":
-            spec.update(input_size=128, fine_tune_epochs=epochs // 2)
+            spec.update(input_size=224, fine_tune_epochs=epochs // 2)
         else:
             spec["input_size"] = 96
     if weights is not None:

@@ -97,6 +97,9 @@ class ModelSpec(_Strict):
     input_size: Annotated[int, Field(ge=16, le=512)]
     conv_filters: list[PositiveInt] = [32, 64, 128]
     conv_dropout: Fraction = 0.0
+    # Normalisation of the pooled features before the dense head: "layer" (LayerNormalization)
+    # puts frozen ImageNet features of any scale on one footing; "none" keeps them as they are.
+    feature_norm: Literal["none", "layer"] = "none"
     dense_units: PositiveInt = 64
     dropout: Fraction = 0.0
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"

@@ -1,8 +1,8 @@
 """Fitting a zoo model: seeded, early stopping on validation loss, best epoch kept, dvclive curves.
 
-The saved model always holds the weights of the best epoch (lowest validation loss):
-Keras' ``ModelCheckpoint(save_best_only=True)`` writes them during training and they
-are loaded back at the end, whether early stopping or the epoch cap ended the run.
+The saved model always holds the weights of the best epoch (lowest validation loss
+over all phases): a callback saves them whenever validation loss improves and they are
+loaded back at the end, whether early stopping or the epoch cap ended the run.
 ``vgg19_transfer`` trains in two phases (Yosinski et al. 2014; Chollet, *Deep Learning
 with Python*, 5.3): the new head on a frozen base, then the last ``fine_tune_blocks``
 convolution blocks unfrozen at ``fine_tune_learning_rate``, each phase with early stopping.
@@ -108,8 +108,10 @@ def _tail_on_cached_front(model, train: Split, validation: Split, spec: ModelSpe
         x = inp
         for layer in after_cut:
             x = layer(x)
-        for name in ("gap", "conv_dropout", "embedding", "dropout", "predictions"):
-            x = model.get_layer(name)(x)
+        head = ("gap", "feature_norm", "conv_dropout", "embedding", "dropout", "predictions")
+        for name in head:
+            if any(layer.name == name for layer in model.layers):
+                x = model.get_layer(name)(x)
         tail = keras.Model(inp, x, name=f"{model.name}_tail")
         tail.compile(optimizer=model.optimizer.__class__.from_config(model.optimizer.get_config()),
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])

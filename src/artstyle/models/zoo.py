@@ -11,13 +11,17 @@ stage address layers by name:
 ``cnn``
     ``augment`` (optional) -> ``rescale`` -> ``block<i>_conv1`` (3x3, ReLU) ->
     ``block<i>_bn`` -> ``block<i>_pool`` for each entry of ``conv_filters`` ->
-    ``gap`` -> ``conv_dropout`` -> ``embedding`` (Dense, ReLU) -> ``dropout`` ->
-    ``predictions`` (softmax).
+    ``gap`` -> [``feature_norm``] -> ``conv_dropout`` -> ``embedding`` (Dense, ReLU) ->
+    ``dropout`` -> ``predictions`` (softmax).
 ``vgg19_transfer``
     ``augment`` -> ``vgg19_preprocess`` (:class:`VGG19Preprocess`, equal to
     ``keras.applications.vgg19.preprocess_input``) -> ``vgg19`` (the ImageNet base,
-    Simonyan & Zisserman 2015, no top) -> ``gap`` -> ``conv_dropout`` -> ``embedding``
-    -> ``dropout`` -> ``predictions``.
+    Simonyan & Zisserman 2015, no top) -> ``gap`` -> [``feature_norm``] ->
+    ``conv_dropout`` -> ``embedding`` -> ``dropout`` -> ``predictions``.
+
+``feature_norm`` (LayerNormalization, only when the spec's ``feature_norm`` is
+``"layer"``) rescales each pooled feature vector: frozen ImageNet features have a
+scale that has nothing to do with the new head's initialisation.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ def _augmentation(seed: int) -> keras.Sequential:
 
 def _head(x, spec: ModelSpec, n_classes: int):
     x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if spec.feature_norm == "layer":
+        x = layers.LayerNormalization(name="feature_norm")(x)
     x = layers.Dropout(spec.conv_dropout, name="conv_dropout")(x)
     x = layers.Dense(spec.dense_units, activation="relu", name="embedding")(x)
     x = layers.Dropout(spec.dropout, name="dropout")(x)

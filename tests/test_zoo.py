@@ -1,0 +1,86 @@
+"""The model zoo's architectures and the two-phase VGG19 transfer training (random weights, tiny images)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from artstyle.config import ModelSpec
+from artstyle.data.dataset import Split
+
+
+def _spec(**kw) -> ModelSpec:
+    base = dict(family="vgg19_transfer", input_size=32, dense_units=8, dropout=0.5,
+                batch_size=8, epochs=2, patience=2)
+    return ModelSpec(**{**base, **kw})
+
+
+def _split(n: int, n_classes: int, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    images[..., 0] = np.where(labels[:, None, None] == 0, 255, images[..., 0])
+    return Split(images, labels.astype(np.int64), np.array([f"id{seed}_{i}" for i in range(n)]))
+
+
+@pytest.mark.parametrize("norm, present", [("layer", True), ("none", False)])
+def test_vgg19_head_feature_norm(norm, present):
+    from artstyle.models.zoo import build_model
+
+    model = build_model(_spec(feature_norm=norm), 3, name="m")
+    names = [layer.name for layer in model.layers]
+    assert ("feature_norm" in names) is present
+    head = ["gap", *(["feature_norm"] if present else []), "conv_dropout", "embedding",
+            "dropout", "predictions"]
+    assert names[-len(head):] == head
+    assert model.get_layer("vgg19").trainable is False
+    out = model.predict(np.zeros((2, 40, 56, 3), np.float32), verbose=0)
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unfreeze_top_blocks_names_only_the_last_blocks():
+    from artstyle.models.zoo import build_model, unfreeze_top_blocks
+
+    model = build_model(_spec(), 3)
+    opened = unfreeze_top_blocks(model, 2)
+    assert opened == [f"block{b}_conv{i}" for b in (4, 5) for i in (1, 2, 3, 4)]
+    assert unfreeze_top_blocks(model, 0) == []
+    assert model.get_layer("vgg19").trainable is False
+
+
+def test_two_phase_transfer_on_cached_front_trains_head_and_block5(tmp_path):
+    """Phase 1 fits the head on cached block5_pool features, phase 2 also block5; the
+    saved model holds the best epoch and loads with its feature_norm layer."""
+    import keras
+
+    from artstyle.models.zoo import load_model
+    from artstyle.training import train_model
+
+    spec = _spec(feature_norm="layer", fine_tune_blocks=1, fine_tune_epochs=2,
+                 fine_tune_learning_rate=1e-3)
+    result = train_model(spec, _split(24, 3, 0), _split(9, 3, 1), ["a", "b", "c"],
+                         tmp_path / "model", tmp_path / "report", seed=0, name="vgg",
+                         verbose=0)
+    assert result.epochs_run == 4 and 1 <= result.best_epoch <= 4
+    history = json.loads((tmp_path / "model" / "history.json").read_text())
+    assert len(history["val_loss"]) == 4
+    assert result.best_val_loss == pytest.approx(min(history["val_loss"]), rel=1e-5)
+
+    saved = load_model(tmp_path / "model" / "model.keras")
+    assert "feature_norm" in [layer.name for layer in saved.layers]
+    # Phase 2 changed block5 (random init otherwise identical from the same seed).
+    keras.utils.set_random_seed(0)
+    from artstyle.models.zoo import build_model
+    fresh = build_model(spec, 3, name="vgg")
+    w_saved = saved.get_layer("vgg19").get_layer("block5_conv4").get_weights()[0]
+    w_fresh = fresh.get_layer("vgg19").get_layer("block5_conv4").get_weights()[0]
+    w1_saved = saved.get_layer("vgg19").get_layer("block1_conv1").get_weights()[0]
+    w1_fresh = fresh.get_layer("vgg19").get_layer("block1_conv1").get_weights()[0]
+    np.testing.assert_array_equal(w1_saved, w1_fresh)          # frozen front untouched
+    if result.best_epoch > 2:                                    # best epoch in phase 2
+        assert not np.array_equal(w_saved, w_fresh)
+    else:
+        np.testing.assert_array_equal(w_saved, w_fresh)
