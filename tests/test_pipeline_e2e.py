@@ -100,8 +100,10 @@ def test_cli_classify_and_stylize(pipeline_repo, tmp_path):
     out = subprocess.run([sys.executable, "-m", "artstyle.cli", "classify", str(painting),
                           "--model", "best_cnn", "--top", "3"], cwd=repo, env=env,
                          capture_output=True, text=True, check=True).stdout.strip().splitlines()
-    assert len(out) == 3
-    probs = [float(line.split("%")[0]) / 100 for line in out]
+    assert out[0] == f"{painting}: art movement by best_cnn"
+    assert out[-1].startswith("note: the model was trained on") and "synthetic" in out[-1].lower()
+    probs = [float(line.split("%")[0]) / 100 for line in out[1:-1]]
+    assert len(probs) == 3
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
     target = tmp_path / "out.png"
     subprocess.run([sys.executable, "-m", "artstyle.cli", "stylize", "sklearn:china.jpg",

@@ -6,7 +6,7 @@ Examples
 
     artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
-    artstyle classify painting.jpg --model best_cnn --top 5
+    artstyle classify painting.jpg --model vgg19_transfer --top 5
 
 Both read the pipeline's outputs in the current directory (``models/``), so run them
 from the repository root after ``dvc repro`` (or ``dvc pull``), or pass paths.
@@ -45,12 +45,13 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("classify", help="print the most likely art movements of IMAGE")
     c.add_argument("image")
-    c.add_argument("--model", default="best_cnn", help="model name under models/ or a .keras path")
+    c.add_argument("--model", default="vgg19_transfer",
+                   help="model name under models/ or a .keras path (default vgg19_transfer)")
     c.add_argument("--top", type=int, default=3)
     return p
 
 
-def classify(image: str, model: str = "best_cnn", top: int = 3) -> list[tuple[str, float]]:
+def classify(image: str, model: str = "vgg19_transfer", top: int = 3) -> list[tuple[str, float]]:
     """Top-``top`` art movements of one image with their probabilities.
 
     Parameters
@@ -110,8 +111,15 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "classify":
+            from artstyle import paths
+            from artstyle.data.catalogue import dataset_notice
+
+            print(f"{args.image}: art movement by {args.model}")
             for movement, p in classify(args.image, args.model, args.top):
                 print(f"{p:7.1%}  {movement}")
+            notice = dataset_notice(paths.PREPARED)
+            if notice:
+                print(f"note: the model was trained on the prepared dataset, which says: {notice}")
             return 0
         return _stylize(args)
     except (FileNotFoundError, ValueError) as err:
