@@ -12,9 +12,13 @@ Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
     (https://www.tensorflow.org/tutorials/generative/style_transfer): image in [0, 1]
     initialised from the content, ``Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1)``,
     500 steps, clipping to [0, 1] after each step;
-(b) ours: :func:`artstyle.style_transfer.stylize` with its default optimiser and
-    schedule (L-BFGS-B with box bounds, one full-resolution stage) on the same loss
-    weights; it stops as soon as it reaches the target (cap ``--ours-max-iterations``).
+(b) ours: :func:`artstyle.style_transfer.stylize` with its defaults for optimiser,
+    schedule and start image (L-BFGS-B with box bounds, one full-resolution stage,
+    ``init="colour_matched"``: the content photo re-coloured to the painting's colour
+    mean and covariance) on the same loss weights; it stops as soon as it reaches the
+    target (cap ``--ours-max-iterations``);
+(c) ours from the recipe's start image (``init="content"``), to separate what the
+    optimiser gains from what the start image gains (``--skip-content-init`` skips it).
 
 Target: the loss the recipe has after its 500 steps. Reported: loss against seconds for
 both, the seconds each needs to reach the target (ours measured at the full 256 px
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe-steps", type=int, default=500)
     parser.add_argument("--ours-max-iterations", type=int, default=400,
                         help="cap on our loss evaluations; ours stops as soon as it reaches the target")
+    parser.add_argument("--skip-content-init", action="store_true",
+                        help="skip run (c): our optimiser from the content photo (the recipe's start)")
     parser.add_argument("--speedup-goal", type=float, default=5.0)
     parser.add_argument("--quality", action="store_true",
                         help="instead: one run with ALL library defaults (weights, iterations) "
@@ -145,56 +151,72 @@ def main(argv: list[str] | None = None) -> int:
     recipe = run_recipe(st, extractor, content, style, args.max_side, args.recipe_steps)
     target = recipe["final_loss"]
 
-    logger.info("(b) ours: %s, schedule %s", st.DEFAULT_OPTIMIZER, st.DEFAULT_SCHEDULE)
     scales = st.DEFAULT_SCHEDULE or (1.0,)
-    # Our default optimiser and schedule; the budget is raised so that it can reach the
-    # target, and it stops as soon as it does at the final (full-resolution) stage.
+    # Our default optimiser, schedule and start image; the budget is raised so that it can
+    # reach the target, and it stops as soon as it does at the final (full-resolution) stage.
     budget = [max(1, args.ours_max_iterations // len(scales))] * len(scales)
 
     def reached(record: dict) -> bool:
         return record["scale"] == scales[-1] and record["total"] <= target
 
-    ours = st.stylize(content, style, extractor=extractor, max_side=args.max_side,
-                      content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
-                      iterations=budget if len(budget) > 1 else budget[0], callback=reached)
+    def run_ours(init: str):
+        logger.info("(b) ours: %s, schedule %s, init %s", st.DEFAULT_OPTIMIZER, st.DEFAULT_SCHEDULE, init)
+        return st.stylize(content, style, extractor=extractor, max_side=args.max_side,
+                          content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
+                          iterations=budget if len(budget) > 1 else budget[0], init=init,
+                          callback=reached)
+
+    # (b) with every default; (c) the same optimiser from the recipe's start image (the
+    # content photo), which separates what the optimiser gains from what the start gains.
+    runs = {"ours": run_ours(st.DEFAULT_INIT)}
+    if not args.skip_content_init and st.DEFAULT_INIT != "content":
+        runs["ours, content init"] = run_ours("content")
     load1 = os.getloadavg()[0]
-    last_stage = max(r["stage"] for r in ours.history)
-    full_res = [r for r in ours.history if r["stage"] == last_stage]
+    ours = runs["ours"]
 
     t_recipe = seconds_to_reach(recipe["history"], target)
-    t_ours = seconds_to_reach(ours.history, target, stage=last_stage)
-    speedup = t_recipe / t_ours if math.isfinite(t_ours) and t_ours > 0 else 0.0
+    last_stage = {k: max(r["stage"] for r in r_.history) for k, r_ in runs.items()}
+    t_runs = {k: seconds_to_reach(r_.history, target, stage=last_stage[k]) for k, r_ in runs.items()}
+    speedups = {k: t_recipe / t if math.isfinite(t) and t > 0 else 0.0 for k, t in t_runs.items()}
+    speedup = speedups["ours"]
+    t_ours = t_runs["ours"]
 
     # ---- report
+    names = list(runs)
+    width = max(16, *(len(n) for n in names))
     print("\nloss against seconds (ours: best loss so far at the full-resolution stage)")
-    print(f"{'seconds':>9} | {'recipe (Adam)':>14} | {'ours (' + ours.optimizer + ')':>14}")
-    horizon = max(recipe["seconds"], ours.seconds)
-    for sec in sorted({*np.geomspace(5, horizon, 12).round(1), round(t_ours, 1), round(t_recipe, 1)}):
-        if not math.isfinite(sec):
-            continue
-        print(f"{sec:9.1f} | {loss_at(recipe['history'], sec):14.6g} | "
-              f"{loss_at(ours.history, sec, stage=last_stage):14.6g}")
+    print(f"{'seconds':>9} | {'recipe (Adam)':>14} | " + " | ".join(f"{n:>{width}}" for n in names))
+    horizon = max(recipe["seconds"], *(r_.seconds for r_ in runs.values()))
+    marks = {round(t, 1) for t in (*t_runs.values(), t_recipe) if math.isfinite(t)}
+    for sec in sorted({*np.geomspace(5, horizon, 12).round(1), *marks}):
+        print(f"{sec:9.1f} | {loss_at(recipe['history'], sec):14.6g} | " + " | ".join(
+            f"{loss_at(runs[n].history, sec, stage=last_stage[n]):>{width}.6g}" for n in names))
     rows = [
-        ("evaluations", f"{args.recipe_steps + 1}", f"{ours.iterations}"),
-        ("seconds (whole run)", f"{recipe['seconds']:.1f}", f"{ours.seconds:.1f}"),
+        ("start image", "content", *(r_.extra.get("init", "?") for r_ in runs.values())),
+        ("evaluations", f"{args.recipe_steps + 1}", *(f"{r_.iterations}" for r_ in runs.values())),
+        ("seconds (whole run)", f"{recipe['seconds']:.1f}", *(f"{r_.seconds:.1f}" for r_ in runs.values())),
         ("s per evaluation", f"{recipe['seconds'] / (args.recipe_steps + 1):.2f}",
-         f"{ours.seconds / ours.iterations:.2f}"),
-        ("final loss", f"{recipe['final_loss']:.6g}", f"{ours.final_loss:.6g}"),
-        ("seconds to reach target", f"{t_recipe:.1f}", f"{t_ours:.1f}"),
+         *(f"{r_.seconds / r_.iterations:.2f}" for r_ in runs.values())),
+        ("final loss", f"{recipe['final_loss']:.6g}", *(f"{r_.final_loss:.6g}" for r_ in runs.values())),
+        ("seconds to reach target", f"{t_recipe:.1f}", *(f"{t_runs[n]:.1f}" for n in names)),
+        ("speed-up", "1.0x", *(f"{speedups[n]:.1f}x" for n in names)),
         ("SSIM to content", f"{st.ssim_to_content(recipe['image'], content_w):.3f}",
-         f"{st.ssim_to_content(ours.image, content_w):.3f}"),
+         *(f"{st.ssim_to_content(r_.image, content_w):.3f}" for r_ in runs.values())),
     ]
     print(f"\ntarget = recipe loss after {args.recipe_steps} steps = {target:.6g}")
-    print(f"{'':26} | {'recipe (Adam)':>14} | {'ours':>14}")
-    for name, a, b in rows:
-        print(f"{name:26} | {a:>14} | {b:>14}")
+    print(f"{'':26} | {'recipe (Adam)':>14} | " + " | ".join(f"{n:>{width}}" for n in names))
+    for name, a, *b in rows:
+        print(f"{name:26} | {a:>14} | " + " | ".join(f"{v:>{width}}" for v in b))
     verdict = "MET" if speedup >= args.speedup_goal else "NOT MET"
     print(f"\nspeed-up to the recipe's {args.recipe_steps}-step loss: {speedup:.1f}x (goal >= {args.speedup_goal:g}x: "
           f"{verdict}); load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs")
 
     out = args.out_dir
-    plot = st.plot_losses({f"recipe Adam ({args.recipe_steps} steps)": recipe["history"],
-                           f"ours {ours.optimizer}": full_res}, out / "loss_vs_seconds.png",
+    curves = {f"recipe Adam ({args.recipe_steps} steps)": recipe["history"]}
+    for n, r_ in runs.items():
+        curves[f"{n} ({r_.optimizer}, {r_.extra.get('init', '?')})"] = [
+            r for r in r_.history if r["stage"] == last_stage[n]]
+    plot = st.plot_losses(curves, out / "loss_vs_seconds.png",
                           hline=target, title=f"Style transfer at {args.max_side} px: loss vs seconds")
     st.save_panel(content_w, style_w, recipe["image"], out / "panel_recipe.png",
                   titles=("content", "style", f"recipe Adam {args.recipe_steps} steps"))
@@ -204,7 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         "max_side": args.max_side, "recipe_steps": args.recipe_steps, "target_loss": target,
         "recipe": {"seconds": recipe["seconds"], "final_loss": recipe["final_loss"],
                    "seconds_to_target": t_recipe},
-        "ours": {**ours.summary(), "seconds_to_target": t_ours, "schedule": st.DEFAULT_SCHEDULE},
+        "ours": {**ours.summary(), "seconds_to_target": t_ours, "schedule": st.DEFAULT_SCHEDULE,
+                 "init": st.DEFAULT_INIT},
+        **({"ours_content_init": {**runs["ours, content init"].summary(),
+                                  "seconds_to_target": t_runs["ours, content init"],
+                                  "speedup": speedups["ours, content init"],
+                                  "history": runs["ours, content init"].history}}
+           if "ours, content init" in runs else {}),
         "speedup": speedup, "goal": args.speedup_goal, "met": speedup >= args.speedup_goal,
         "load_average": [load0, load1], "cpus": os.cpu_count(), "random_weights": weights is None,
         "recipe_history": recipe["history"], "ours_history": ours.history,

@@ -141,6 +141,54 @@ def test_total_variation_hand_value():
 # ----------------------------------------------------------------------- extractor
 
 
+def _colour_stats(img01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    px = img01.reshape(-1, 3).astype(np.float64)
+    return px.mean(0), np.cov(px, rowvar=False, bias=True)
+
+
+def test_match_colour_gives_the_reference_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    # Mid-range, low-contrast images: the transform never needs to clip here.
+    image = np.clip(_smooth_image(30, 40, seed=1) * 0.4 + 70, 0, 255).astype(np.uint8)
+    mix = np.array([[0.3, 0.1, 0.0], [0.2, 0.25, 0.05], [0.0, 0.1, 0.35]])
+    reference = np.clip(rng.normal(0, 40, (25, 17, 3)) @ mix.T + (150, 110, 90), 0, 255).astype(np.uint8)
+    out = st.match_colour(image, reference, eps=1e-12)
+    assert out.shape == (30, 40, 3) and out.dtype == np.float32
+    assert 0.0 < out.min() and out.max() < 1.0  # nothing clipped, so the statistics are exact
+    mu_out, cov_out = _colour_stats(out)
+    mu_ref, cov_ref = _colour_stats(reference / 255.0)
+    np.testing.assert_allclose(mu_out, mu_ref, atol=1e-6)
+    np.testing.assert_allclose(cov_out, cov_ref, atol=1e-6)
+    # The structure is the image's: an affine map of each pixel's own colour.
+    grey_in, grey_out = image.mean(-1).ravel(), out.mean(-1).ravel()
+    assert abs(np.corrcoef(grey_in, grey_out)[0, 1]) > 0.9
+
+
+def test_match_colour_of_an_image_with_itself_is_the_identity_and_flat_images_stay_finite():
+    image = _smooth_image(20, 24, seed=2)
+    np.testing.assert_allclose(st.match_colour(image, image, eps=1e-12), image / 255.0, atol=1e-6)
+    flat = np.full((8, 9, 3), 77, np.uint8)
+    out = st.match_colour(flat, image)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 0], image.reshape(-1, 3).mean(0) / 255.0, atol=1e-6)
+    grey = np.repeat(_smooth_image(10, 10, seed=3)[..., :1], 3, axis=-1)  # singular covariance
+    assert np.all(np.isfinite(st.match_colour(grey, image)))
+
+
+@pytest.mark.parametrize("init", ["colour_matched", "content"])
+def test_stylize_starts_from_the_chosen_image(tiny_extractor, init):
+    content, style = _smooth_image(24, 32, seed=4), _stripes(30, 30)
+    # the working-size images (the style is scaled to the content's area)
+    content_w, style_w = st.prepare_images(content, style, min_side=tiny_extractor.min_side)
+    start = st.match_colour(content_w, style_w) if init == "colour_matched" else content_w / 255.0
+    expected = st.StyleTransferLoss(tiny_extractor, content_w, style_w)(
+        tf.constant(start[None], tf.float32))["total"]
+    result = st.stylize(content, style, extractor=tiny_extractor, iterations=3, init=init)
+    assert result.extra["init"] == init
+    assert result.history[0]["total"] == pytest.approx(float(expected), rel=1e-5)
+    assert st.DEFAULT_INIT == "colour_matched"
+
+
 def test_vgg19_extractor_layers_and_min_side(vgg_random):
     assert vgg_random.content_layers == ("block5_conv2",)
     assert vgg_random.style_layers[0] == "block1_conv1" and vgg_random.style_layers[-1] == "block5_conv1"
@@ -222,7 +270,7 @@ def test_optimisers_reduce_the_loss(tiny_extractor, optimizer):
     content = _smooth_image(28, 36, seed=6)
     style = _stripes(32, 32)
     result = st.stylize(content, style, extractor=tiny_extractor, optimizer=optimizer,
-                        iterations=12, learning_rate=0.05)
+                        iterations=12, learning_rate=0.05, init="content")
     totals = [r["total"] for r in result.history]
     assert result.iterations == len(result.history) >= 12
     assert result.final_loss < 0.8 * totals[0]

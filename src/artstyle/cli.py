@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
     s.add_argument("--iterations", type=int, default=None, help="optimiser iterations")
     s.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None)
+    s.add_argument("--init", choices=["colour_matched", "content", "noise"], default=None,
+                   help="start image (default from params: colour_matched = the photo in the "
+                        "painting's colours; content = the photo as it is)")
     s.add_argument("--style-weight", type=float, default=None)
     s.add_argument("--content-weight", type=float, default=None)
     s.add_argument("--tv-weight", type=float, default=None)
@@ -96,7 +99,8 @@ def _stylize(args: argparse.Namespace) -> int:
     out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
                         params_file=args.params, weights=args.weights, panel=args.panel,
                         overrides={"max_side": args.max_side, "iterations": args.iterations,
-                                   "optimizer": args.optimizer, "style_weight": args.style_weight,
+                                   "optimizer": args.optimizer, "init": args.init,
+                                   "style_weight": args.style_weight,
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})
     print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['iterations']} "

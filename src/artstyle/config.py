@@ -180,7 +180,7 @@ class StylizeParams(_Strict):
     iterations: PositiveInt
     max_side: Annotated[int, Field(ge=16, le=2048)]
     schedule: list[Annotated[float, Field(gt=0, le=1)]] = []
-    init: Literal["content", "noise"] = "content"
+    init: Literal["colour_matched", "content", "noise"] = "colour_matched"
     vgg19: BackboneParams
     own: BackboneParams
 
