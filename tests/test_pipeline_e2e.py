@@ -107,7 +107,8 @@ def test_cli_classify_and_stylize(pipeline_repo, tmp_path):
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
     target = tmp_path / "out.png"
     subprocess.run([sys.executable, "-m", "artstyle.cli", "stylize", "sklearn:china.jpg",
-                    str(painting), "-o", str(target), "--iterations", "3", "--max-side", "40"],
+                    str(painting), "-o", str(target), "--iterations", "3", "--max-side", "40",
+                    "--init", "content"],
                    cwd=repo, env=env, capture_output=True, text=True, check=True)
     img = Image.open(target)
     assert max(img.size) == 40 and img.size[0] > img.size[1]   # china.jpg is landscape
