@@ -104,7 +104,7 @@ def _stylize(args: argparse.Namespace) -> int:
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})
     print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['iterations']} "
-          f"iterations, {out['seconds']:.1f} s)")
+          f"iterations, {out['seconds']:.1f} s)" + (f" and the panel {args.panel}" if args.panel else ""))
     return 0
 
 

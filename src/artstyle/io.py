@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Build a directory under a temporary name beside ``target``, then swap it in.
@@ -27,6 +33,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; outputs get the usual permissions
     try:
         yield tmp
     except BaseException:
@@ -44,18 +51,15 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 
 @contextmanager
 def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
-    """Open a temporary file beside ``target`` and rename it into place on success."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent)
-    os.close(fd)
-    try:
+    """Open a temporary file beside ``target`` and rename it into place on success.
+
+    The file is created by ``open`` (so it gets the usual umask permissions, e.g. 0644,
+    unlike ``tempfile.mkstemp``'s 0600); on any error the temporary file is removed and
+    ``target`` is left as it was.
+    """
+    with _atomic_path(Path(target)) as tmp:
         with open(tmp, mode, **kwargs) as fh:
             yield fh
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_path(target: str | Path) -> "contextmanager[Path]":

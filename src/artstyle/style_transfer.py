@@ -67,7 +67,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1158,42 +1157,24 @@ def ssim_to_content(result: np.ndarray, content: np.ndarray) -> float:
     return float(structural_similarity(result, content, channel_axis=-1, data_range=255))
 
 
-def _atomic_target(path: str | os.PathLike) -> tuple[Path, str]:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    return path, tmp
-
-
-def _commit(tmp: str, path: Path) -> None:
-    os.replace(tmp, path)
-
-
 def save_image(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an RGB uint8 image atomically (format from the suffix, e.g. ``.png``)."""
     from PIL import Image
 
+    from artstyle.io import atomic_path
+
     image = as_rgb_uint8(image)
-    path, tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp)
-        _commit(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def _save_figure(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
-    path, tmp = _atomic_target(path)
-    try:
+    from artstyle.io import atomic_path
+
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        _commit(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def save_panel(content: np.ndarray, style: np.ndarray, result: np.ndarray, path: str | os.PathLike, *,
