@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from artstyle.style_transfer import INITS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -35,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
     s.add_argument("--iterations", type=int, default=None, help="optimiser iterations")
     s.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None)
-    s.add_argument("--init", choices=["colour_matched", "content", "noise"], default=None,
+    s.add_argument("--init", choices=INITS, default=None,
                    help="start image (default from params: colour_matched = the photo in the "
                         "painting's colours; content = the photo as it is)")
     s.add_argument("--style-weight", type=float, default=None)

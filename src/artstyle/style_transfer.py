@@ -288,7 +288,7 @@ def match_colour(image: np.ndarray, reference: np.ndarray, *, eps: float = 1e-5)
 
     Every pixel ``x`` (RGB in [0, 1]) becomes ``A (x - mu_i) + mu_r`` with
     ``A = S_r^(1/2) S_i^(-1/2)`` (symmetric matrix square roots of the 3x3 colour
-    covariances ``S``, each regularised by ``eps * I``), then clipped to [0, 1]. Before
+    covariances ``S``, eigenvalues floored at ``eps``), then clipped to [0, 1]. Before
     clipping, the result has exactly the reference's colour mean and covariance; the
     image's spatial structure (edges, shading) is untouched.
 
@@ -304,7 +304,7 @@ def match_colour(image: np.ndarray, reference: np.ndarray, *, eps: float = 1e-5)
     ----------
     image, reference : numpy.ndarray, (H, W, 3) and (h, w, 3) uint8 RGB (any sizes)
     eps : float
-        Ridge added to both covariances (colour units of [0, 1]); keeps flat or
+        Floor of both covariances' eigenvalues (colour units of [0, 1]); keeps flat or
         greyscale images finite (a constant image becomes the reference's mean colour).
 
     Returns
@@ -315,7 +315,7 @@ def match_colour(image: np.ndarray, reference: np.ndarray, *, eps: float = 1e-5)
     ref = as_rgb_uint8(reference, what="reference image").reshape(-1, 3).astype(np.float64) / 255.0
 
     def sqrtm(cov: np.ndarray, power: float) -> np.ndarray:
-        vals, vecs = np.linalg.eigh(cov + eps * np.eye(3))
+        vals, vecs = np.linalg.eigh(cov)
         return (vecs * np.maximum(vals, eps) ** power) @ vecs.T
 
     mu_src, mu_ref = src.mean(axis=0), ref.mean(axis=0)
