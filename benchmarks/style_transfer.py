@@ -13,12 +13,16 @@ Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
     initialised from the content, ``Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1)``,
     500 steps, clipping to [0, 1] after each step;
 (b) ours: :func:`artstyle.style_transfer.stylize` with its defaults for optimiser,
-    schedule and start image (L-BFGS-B with box bounds, one full-resolution stage,
+    schedule and start image (L-BFGS over the Fourier coefficients of the change to the
+    start image with gains ``(f / f_max) ** -0.25``, one full-resolution stage,
     ``init="colour_matched"``: the content photo re-coloured to the painting's colour
     mean and covariance) on the same loss weights; it stops as soon as it reaches the
     target (cap ``--ours-max-iterations``);
 (c) ours from the recipe's start image (``init="content"``), to separate what the
-    optimiser gains from what the start image gains (``--skip-content-init`` skips it).
+    optimiser gains from what the start image gains (``--skip-content-init`` skips it);
+(d) ours over the pixels with box bounds instead of Fourier coefficients
+    (``fourier_exponent=0``), to show what the parametrisation gains
+    (``--skip-pixel-space`` skips it).
 
 Target: the loss the recipe has after its 500 steps. Reported: loss against seconds for
 both, the seconds each needs to reach the target (ours measured at the full 256 px
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cap on our loss evaluations; ours stops as soon as it reaches the target")
     parser.add_argument("--skip-content-init", action="store_true",
                         help="skip run (c): our optimiser from the content photo (the recipe's start)")
+    parser.add_argument("--skip-pixel-space", action="store_true",
+                        help="skip run (d): our optimiser over the pixels (fourier_exponent=0)")
     parser.add_argument("--speedup-goal", type=float, default=5.0)
     parser.add_argument("--quality", action="store_true",
                         help="instead: one run with ALL library defaults (weights, iterations) "
@@ -159,18 +165,22 @@ def main(argv: list[str] | None = None) -> int:
     def reached(record: dict) -> bool:
         return record["scale"] == scales[-1] and record["total"] <= target
 
-    def run_ours(init: str):
-        logger.info("(b) ours: %s, schedule %s, init %s", st.DEFAULT_OPTIMIZER, st.DEFAULT_SCHEDULE, init)
+    def run_ours(init: str, fourier_exponent: float = st.DEFAULT_FOURIER_EXPONENT):
+        logger.info("ours: %s, schedule %s, init %s, Fourier exponent %g", st.DEFAULT_OPTIMIZER,
+                    st.DEFAULT_SCHEDULE, init, fourier_exponent)
         return st.stylize(content, style, extractor=extractor, max_side=args.max_side,
                           content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
                           iterations=budget if len(budget) > 1 else budget[0], init=init,
-                          callback=reached)
+                          fourier_exponent=fourier_exponent, callback=reached)
 
     # (b) with every default; (c) the same optimiser from the recipe's start image (the
-    # content photo), which separates what the optimiser gains from what the start gains.
+    # content photo), which separates what the optimiser gains from what the start gains;
+    # (d) the default start, optimised over the pixels (what the Fourier space gains).
     runs = {"ours": run_ours(st.DEFAULT_INIT)}
     if not args.skip_content_init and st.DEFAULT_INIT != "content":
         runs["ours, content init"] = run_ours("content")
+    if not args.skip_pixel_space and st.DEFAULT_FOURIER_EXPONENT != 0:
+        runs["ours, pixels"] = run_ours(st.DEFAULT_INIT, fourier_exponent=0.0)
     load1 = os.getloadavg()[0]
     ours = runs["ours"]
 
@@ -193,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{loss_at(runs[n].history, sec, stage=last_stage[n]):>{width}.6g}" for n in names))
     rows = [
         ("start image", "content", *(r_.extra.get("init", "?") for r_ in runs.values())),
+        ("optimised variables", "pixels", *("pixels" if not r_.extra.get("fourier_exponent") else
+                                            f"Fourier p={r_.extra['fourier_exponent']:g}"
+                                            for r_ in runs.values())),
         ("evaluations", f"{args.recipe_steps + 1}", *(f"{r_.iterations}" for r_ in runs.values())),
         ("seconds (whole run)", f"{recipe['seconds']:.1f}", *(f"{r_.seconds:.1f}" for r_ in runs.values())),
         ("s per evaluation", f"{recipe['seconds'] / (args.recipe_steps + 1):.2f}",
@@ -227,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": {"seconds": recipe["seconds"], "final_loss": recipe["final_loss"],
                    "seconds_to_target": t_recipe},
         "ours": {**ours.summary(), "seconds_to_target": t_ours, "schedule": st.DEFAULT_SCHEDULE,
-                 "init": st.DEFAULT_INIT},
+                 "init": st.DEFAULT_INIT, "fourier_exponent": st.DEFAULT_FOURIER_EXPONENT},
+        **({"ours_pixels": {**runs["ours, pixels"].summary(),
+                            "seconds_to_target": t_runs["ours, pixels"],
+                            "speedup": speedups["ours, pixels"],
+                            "history": runs["ours, pixels"].history}}
+           if "ours, pixels" in runs else {}),
         **({"ours_content_init": {**runs["ours, content init"].summary(),
                                   "seconds_to_target": t_runs["ours, content init"],
                                   "speedup": speedups["ours, content init"],

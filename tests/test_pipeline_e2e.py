@@ -85,6 +85,9 @@ def test_stylize_stage_outputs_and_judging(pipeline_repo):
         assert m["outputs"] == 5                       # one content x 5 per-class styles
         assert 0.0 <= m["style_hit_rate"] <= 1.0 and -1.0 <= m["ssim"] <= 1.0
     results = pd.read_csv(repo / "reports" / "stylize" / "results.csv")
+    # the loss terms reported are those of the saved image (they add up to its total loss)
+    np.testing.assert_allclose(results[["content_loss", "style_loss", "tv_loss"]].sum(axis=1),
+                               results["total_loss"], rtol=1e-4)
     for rel in results["image"]:
         out = repo / "reports" / "stylized" / rel
         img = np.asarray(Image.open(out))

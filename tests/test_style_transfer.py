@@ -189,6 +189,54 @@ def test_stylize_starts_from_the_chosen_image(tiny_extractor, init):
     assert st.DEFAULT_INIT == "colour_matched"
 
 
+def test_fourier_scale_gains():
+    gain = st.fourier_scale(6, 8, 0.5)
+    assert gain.shape == (6, 5) and gain.dtype == np.float32
+    f_max = np.hypot(0.5, 0.5)  # the corner (Nyquist, Nyquist) frequency, in cycles per pixel
+    assert gain[3, 4] == pytest.approx(1.0) and gain.min() == pytest.approx(1.0)
+    # DC and the lowest frequency (1/8 cycle per pixel along x) share the floor's gain
+    assert gain[0, 0] == pytest.approx((f_max / (1 / 8)) ** 0.5) and gain[0, 1] == pytest.approx(gain[0, 0])
+    assert gain[1, 0] == pytest.approx((f_max / (1 / 6)) ** 0.5)
+    np.testing.assert_array_equal(st.fourier_scale(5, 7, 0.0), np.ones((5, 4), np.float32))
+    with pytest.raises(ValueError, match="exponent"):
+        st.fourier_scale(4, 4, -1.0)
+    with pytest.raises(ValueError, match="size"):
+        st.fourier_scale(0, 4, 0.25)
+
+
+@pytest.mark.parametrize("h, w", [(7, 10), (9, 5)])
+def test_fourier_image_is_start_plus_the_change_its_coefficients_encode(h, w):
+    rng = np.random.default_rng(3)
+    start = rng.uniform(0.3, 0.7, (1, h, w, 3)).astype(np.float32)
+    change = rng.uniform(-0.2, 0.2, (h, w, 3))
+    gain = st.fourier_scale(h, w, 0.25)
+    spectrum = np.fft.rfft2(change.transpose(2, 0, 1)) / np.sqrt(h * w) / gain
+    coeffs = np.stack([spectrum.real, spectrum.imag], -1).astype(np.float32)
+    image = st.fourier_image(tf.constant(coeffs), tf.constant(start), tf.constant(gain)).numpy()
+    np.testing.assert_allclose(image, start + change[None], atol=1e-5)
+    zero = st.fourier_image(tf.zeros_like(coeffs), tf.constant(start), tf.constant(gain)).numpy()
+    np.testing.assert_allclose(zero, start, atol=1e-6)
+    clipped = st.fourier_image(tf.constant(coeffs * 20), tf.constant(start), tf.constant(gain)).numpy()
+    assert clipped.min() == 0.0 and clipped.max() == 1.0
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.25])
+def test_lbfgs_in_pixels_and_in_fourier_space_starts_at_the_start_and_descends(tiny_extractor, exponent):
+    content, style = _smooth_image(24, 32, seed=4), _stripes(30, 30)
+    result = st.stylize(content, style, extractor=tiny_extractor, iterations=12, fourier_exponent=exponent)
+    first = st.stylize(content, style, extractor=tiny_extractor, iterations=1,
+                       fourier_exponent=exponent).history[0]["total"]
+    assert result.history[0]["total"] == pytest.approx(first, rel=1e-6)
+    assert result.final_loss < 0.85 * first
+    best = result.best_record  # the saved image's loss terms, not the last line-search trial's
+    assert best["total"] == result.final_loss == min(r["total"] for r in result.history)
+    assert best["content"] + best["style"] + best["tv"] == pytest.approx(best["total"], rel=1e-5)
+    assert result.extra["fourier_exponent"] == exponent
+    assert st.DEFAULT_FOURIER_EXPONENT == 0.25
+    with pytest.raises(ValueError, match="fourier_exponent"):
+        st.stylize(content, style, extractor=tiny_extractor, iterations=1, fourier_exponent=-0.5)
+
+
 def test_vgg19_extractor_layers_and_min_side(vgg_random):
     assert vgg_random.content_layers == ("block5_conv2",)
     assert vgg_random.style_layers[0] == "block1_conv1" and vgg_random.style_layers[-1] == "block5_conv1"
@@ -293,7 +341,8 @@ def test_coarse_to_fine_schedule(tiny_extractor):
     assert early.extra["stop_reason"] == "callback"
 
 
-def test_higher_tv_weight_gives_smoother_output(tiny_extractor):
+@pytest.mark.parametrize("fourier_exponent", [0.0, st.DEFAULT_FOURIER_EXPONENT])
+def test_higher_tv_weight_gives_smoother_output(tiny_extractor, fourier_exponent):
     # Start from noise so there is high-frequency variance for the TV term to remove.
     content = _smooth_image(32, 32, seed=8)
     style = _stripes(32, 32)
@@ -305,8 +354,9 @@ def test_higher_tv_weight_gives_smoother_output(tiny_extractor):
 
     variances = [high_frequency_variance(st.stylize(
         content, style, extractor=tiny_extractor, tv_weight=w, init="noise", seed=1,
-        iterations=20).image) for w in (0.0, 1e3, 1e5)]
-    assert variances[0] > variances[1] > variances[2]
+        iterations=20, fourier_exponent=fourier_exponent).image) for w in (0.0, 1.0, 10.0, 100.0)]
+    # measured: 2.07e4, 1.0e3, 48, 16 (Fourier 0.25); 2.07e4, 314, 30, 22 (pixels)
+    assert variances[0] > variances[1] > variances[2] > variances[3]
 
 
 class _Poison:

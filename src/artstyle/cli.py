@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--init", choices=INITS, default=None,
                    help="start image (default from params: colour_matched = the photo in the "
                         "painting's colours; content = the photo as it is)")
+    s.add_argument("--fourier-exponent", type=float, default=None,
+                   help="L-BFGS: gain exponent p of the Fourier-space parametrisation "
+                        "(default from params, 0.25; 0 = optimise the pixels)")
     s.add_argument("--style-weight", type=float, default=None)
     s.add_argument("--content-weight", type=float, default=None)
     s.add_argument("--tv-weight", type=float, default=None)
@@ -102,6 +105,7 @@ def _stylize(args: argparse.Namespace) -> int:
                         params_file=args.params, weights=args.weights, panel=args.panel,
                         overrides={"max_side": args.max_side, "iterations": args.iterations,
                                    "optimizer": args.optimizer, "init": args.init,
+                                   "fourier_exponent": args.fourier_exponent,
                                    "style_weight": args.style_weight,
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from artstyle import paths
-from artstyle.style_transfer import DEFAULT_INIT, INITS
+from artstyle.style_transfer import DEFAULT_FOURIER_EXPONENT, DEFAULT_INIT, INITS
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -182,6 +182,7 @@ class StylizeParams(_Strict):
     max_side: Annotated[int, Field(ge=16, le=2048)]
     schedule: list[Annotated[float, Field(gt=0, le=1)]] = []
     init: Literal[INITS] = DEFAULT_INIT
+    fourier_exponent: Annotated[float, Field(ge=0, le=2)] = DEFAULT_FOURIER_EXPONENT
     vgg19: BackboneParams
     own: BackboneParams
 

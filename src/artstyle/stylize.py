@@ -95,6 +95,7 @@ def optimiser_kwargs(settings, backbone: str, overrides: dict | None = None) -> 
               tv_weight=b.tv_weight, optimizer=settings.optimizer,
               iterations=settings.iterations, max_side=settings.max_side,
               init=settings.init, schedule=tuple(settings.schedule) or None,
+              fourier_exponent=settings.fourier_exponent,
               learning_rate=settings.learning_rate)
     kw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return kw
@@ -236,14 +237,14 @@ def run_stylize_stage(params) -> pd.DataFrame:
                     plot_losses(r.history, f"{stem}_loss.png")
                     (predicted,) = judge_images(judge, judge_spec.input_size, [r.image],
                                                 params.base.image_size, classes)
-                    last = r.history[-1] if r.history else {}
+                    best = r.best_record  # the loss terms of the image that was saved
                     rows.append({
                         "backbone": backbone, "content": c_key, "style": style.key,
                         "style_movement": style.movement, "predicted_movement": predicted,
                         "style_hit": int(predicted == style.movement),
                         "ssim": ssim_to_content(r.image, content),
-                        "content_loss": last.get("content"), "style_loss": last.get("style"),
-                        "tv_loss": last.get("tv"), "total_loss": r.final_loss,
+                        "content_loss": best.get("content"), "style_loss": best.get("style"),
+                        "tv_loss": best.get("tv"), "total_loss": best.get("total"),
                         "iterations": r.iterations, "seconds": round(r.seconds, 2),
                         "seconds_per_iteration": round(r.seconds / max(r.iterations, 1), 4),
                         "width": int(r.image.shape[1]), "height": int(r.image.shape[0]),
