@@ -960,7 +960,10 @@ def fourier_scale(height: int, width: int, exponent: float) -> np.ndarray:
 
 
 def fourier_image(coeffs: Any, start: Any, gain: Any) -> Any:
-    """The image of the Fourier-space parametrisation: ``clip(start + irfft2(gain * coeffs) * sqrt(H * W), 0, 1)``.
+    """The image of the Fourier-space parametrisation.
+
+    ``clip(start + irfft2(gain * coeffs) * sqrt(H * W), 0, 1)`` per colour channel
+    (:func:`fourier_scale`).
 
     Parameters
     ----------
