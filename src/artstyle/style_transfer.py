@@ -1002,20 +1002,27 @@ def _run_lbfgs(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker
     import tensorflow as tf
 
     _, h, w, _ = init01.shape
-    base = tf.Variable(init01.astype(np.float32), trainable=False)  # the start image x0
     if fourier_exponent > 0:
         gain = tf.constant(fourier_scale(h, w, fourier_exponent))
         var_shape: tuple[int, ...] = (3, h, w // 2 + 1, 2)  # real and imaginary parts
         bounds = None
+        base = tf.Variable(np.asarray(init01, np.float32), trainable=False)  # what z changes
 
         def to_image(z):
             return fourier_image(z, base, gain)
+
+        def variables_at(image01: np.ndarray) -> np.ndarray:
+            base.assign(np.asarray(image01, np.float32))
+            return np.zeros(int(np.prod(var_shape)))
     else:
         var_shape = tuple(init01.shape)
         bounds = scipy.optimize.Bounds(np.zeros(init01.size), np.ones(init01.size))
 
         def to_image(z):
             return z
+
+        def variables_at(image01: np.ndarray) -> np.ndarray:
+            return image01.astype(np.float64).ravel()
 
     @tf.function
     def value_and_grad(z):
@@ -1035,12 +1042,10 @@ def _run_lbfgs(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker
             scale[0] = max(float(np.abs(g).max()) / LBFGS_FIRST_STEP, 1e-12)
         return float(losses["total"]) / scale[0], g / scale[0]
 
-    start = init01
+    x0 = variables_at(init01)
     while True:
         before = tracker.step
         scale[0] = 0.0
-        base.assign(start.astype(np.float32))
-        x0 = np.zeros(int(np.prod(var_shape))) if bounds is None else start.astype(np.float64).ravel()
         try:
             res = scipy.optimize.minimize(
                 fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
@@ -1052,7 +1057,7 @@ def _run_lbfgs(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker
         logger.debug("L-BFGS-B stopped after %d evaluations: %s", tracker.step - before, res.message)
         if tracker.step - before < 3 or tracker.best_img is None:
             return "converged"
-        start = tracker.best_img
+        x0 = variables_at(tracker.best_img)
 
 
 def _run_adam(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker,
