@@ -105,6 +105,20 @@ def test_gram_matrix_hand_computed():
     assert batched.shape == (2, 2, 2)
     np.testing.assert_allclose(batched.numpy()[1], 4 * expected, rtol=1e-6)
 
+    np.testing.assert_allclose(st.gram_matrix(f, fast_gradient=False).numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fast_gradient", [True, False])
+def test_gram_matrix_gradient_hand_computed(fast_gradient):
+    # L = sum(M * G) with a non-symmetric M: dL/dF[i, j, c] = sum_d F[i, j, d] (M[c, d] + M[d, c]) / (H * W)
+    f = np.arange(2 * 3 * 2, dtype=np.float32).reshape(1, 2, 3, 2) - 5.0
+    m = np.array([[1.0, 2.0], [-3.0, 0.5]], np.float32)
+    x = tf.constant(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(m * st.gram_matrix(x, fast_gradient=fast_gradient)[0])
+    expected = f @ (m + m.T).T / 6.0
+    np.testing.assert_allclose(tape.gradient(total, x).numpy(), expected, rtol=1e-6, atol=1e-6)
 
 def test_content_loss_hand_value():
     f = np.array([1, 2, 3, 4], np.float32).reshape(1, 2, 2, 1)
@@ -243,6 +257,76 @@ def test_vgg19_extractor_layers_and_min_side(vgg_random):
     assert content[0].shape == (1, 2, 3, 512)
     assert [f.shape[-1] for f in style] == [64, 128, 256, 512, 512]
 
+
+
+def _image_gradient(extractor: st.FeatureExtractor, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Features of ``image`` (H, W, 3) in [0, 255] and the gradient of sum(features**2) w.r.t. it."""
+    x = tf.constant(image[None].astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        content, style = extractor(x)
+        total = tf.add_n([tf.reduce_sum(tf.square(f)) for f in content + style])
+    return [f.numpy() for f in content + style], tape.gradient(total, x).numpy()[0]
+
+
+def _assert_same_features_and_gradient(fast: st.FeatureExtractor, stock: st.FeatureExtractor,
+                                       image: np.ndarray) -> None:
+    assert fast.chain is not None and stock.chain is None
+    f_fast, g_fast = _image_gradient(fast, image)
+    f_stock, g_stock = _image_gradient(stock, image)
+    for a, b in zip(f_fast, f_stock, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+    assert np.abs(g_stock).max() > 0
+    assert np.linalg.norm(g_fast - g_stock) / np.linalg.norm(g_stock) < 1e-5
+
+
+def test_vgg19_runs_as_a_plain_conv_chain_with_the_same_values_and_image_gradient(vgg_random):
+    stock = st.FeatureExtractor.vgg19(None, seed=0, fast_gradient=False)
+    _assert_same_features_and_gradient(vgg_random, stock, _smooth_image(23, 37, seed=3).astype(np.float32))
+    # and through the whole style-transfer loss
+    content, style = _smooth_image(19, 26, seed=1), _stripes(30, 30)
+    x = tf.constant(st.match_colour(content, style)[None].astype(np.float32))
+    grads = []
+    for ex in (vgg_random, stock):
+        loss = st.StyleTransferLoss(ex, content, style, content_weight=1e4, style_weight=1e-2, tv_weight=30)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = loss(x)["total"]
+        grads.append((float(total), tape.gradient(total, x).numpy()))
+    (l_fast, g_fast), (l_stock, g_stock) = grads
+    assert l_fast == pytest.approx(l_stock, rel=1e-6)
+    assert np.linalg.norm(g_fast - g_stock) / np.linalg.norm(g_stock) < 1e-5
+
+
+def test_plain_conv_chain_odd_kernels_linear_no_bias_and_strided_pools():
+    he = keras.initializers.HeNormal
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(5, (5, 3), padding="same", use_bias=False, name="a", kernel_initializer=he(0))(inputs)
+    x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="p")(x)
+    x = keras.layers.Conv2D(6, 1, padding="same", activation="relu", name="b", kernel_initializer=he(1))(x)
+    model = keras.Model(inputs, x)
+    fast = st.FeatureExtractor.from_model(model, content_layers=["b"], style_layers=["a", "b"])
+    stock = st.FeatureExtractor.from_model(model, content_layers=["b"], style_layers=["a", "b"],
+                                           fast_gradient=False)
+    _assert_same_features_and_gradient(fast, stock, _smooth_image(17, 22, seed=5).astype(np.float32) - 127.5)
+
+
+@pytest.mark.parametrize("layer", [
+    keras.layers.Conv2D(4, 3, padding="valid", name="x"),
+    keras.layers.Conv2D(4, 2, padding="same", name="x"),
+    keras.layers.Conv2D(4, 3, strides=2, padding="same", name="x"),
+    keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="x"),
+    keras.layers.BatchNormalization(name="x"),
+])
+def test_other_layers_keep_the_keras_gradient(layer):
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inputs)
+    model = keras.Model(inputs, layer(x))
+    ex = st.FeatureExtractor.from_model(model, content_layers=["x"], style_layers=["a", "x"])
+    assert ex.chain is None
+    content, _ = ex(np.zeros((1, 12, 12, 3), np.float32))
+    assert content[0].shape[0] == 1
+    assert st.FeatureExtractor.from_model(_tiny_cnn(), content_layers=["c2"], style_layers=["c1"]).chain is None
 
 def test_unknown_layer_is_a_clear_error():
     with pytest.raises(ValueError, match="nope"):
