@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -20,22 +21,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if not sys.stderr.isatty():  # keep logs of non-interactive runs short
     os.environ.setdefault("TQDM_MININTERVAL", "5")
 
-from artstyle.config import Params, ParamsError, load_params  # noqa: E402
+from artstyle.config import Params, load_params  # noqa: E402
+from artstyle.errors import ArtstyleError  # noqa: E402
+
+
+def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+    """SIGTERM (``kill``, a CI time-out) unwinds like Ctrl-C: temporary outputs are removed."""
+    raise SystemExit(128 + signum)
 
 
 def run(stage: str, main: Callable[[Params, list[str]], str]) -> None:
     """Run ``main(params, argv)``; it returns a short "read X, wrote Y" description.
 
-    A params error exits with status 2 and the message naming the key; any other
-    failure propagates (non-zero exit, DVC keeps the previous outputs).
+    An expected failure (:class:`artstyle.errors.ArtstyleError`: bad params, an
+    unusable dataset, a failed download, a missing model) exits with status 2 and its
+    message, without a traceback; any other failure propagates (a bug: non-zero exit
+    with the traceback). Either way DVC keeps the previous outputs, and SIGTERM unwinds
+    like Ctrl-C so that no temporary output is left behind.
     """
     logging.basicConfig(level=os.environ.get("ARTSTYLE_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     t0 = time.perf_counter()
     try:
-        params = load_params()
-    except ParamsError as err:
+        what = main(load_params(), sys.argv[1:])
+    except ArtstyleError as err:
         print(f"{stage}: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    what = main(params, sys.argv[1:])
     print(f"[{stage}] {what} ({time.perf_counter() - t0:.1f} s)", flush=True)

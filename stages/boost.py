@@ -10,9 +10,8 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.boosting import (check_training_classes, fit_booster, normalise_tree_method,
-                                   save_booster, select_device)
-    from artstyle.data.catalogue import dataset_notice
+    from artstyle.boosting import check_training_classes, fit_booster, save_booster, select_device
+    from artstyle.data.dataset import dataset_notice
     from artstyle.evaluation import write_evaluation
     from artstyle.features import load_features
     from artstyle.io import write_json
@@ -25,13 +24,9 @@ def main(params, argv):
     X_train, y_train, _ = feats.splits["train"]
     X_val, y_val, _ = feats.splits["validation"]
     check_training_classes(y_train, classes)
-    tree_method, device = normalise_tree_method(b.tree_method, select_device(b.device))
-    model, info = fit_booster(
-        X_train, y_train, X_val, y_val, n_classes=len(classes), device=device,
-        tree_method=tree_method, seed=params.base.seed, n_estimators=b.n_estimators,
-        max_depth=b.max_depth, learning_rate=b.learning_rate, subsample=b.subsample,
-        colsample_bytree=b.colsample_bytree, early_stopping_rounds=b.early_stopping_rounds,
-        classes=classes)
+    model, info = fit_booster(X_train, y_train, X_val, y_val, n_classes=len(classes), params=b,
+                              device=select_device(b.device), seed=params.base.seed,
+                              classes=classes)
     save_booster(model, paths.booster_file(name))
     results = {split: (feats.splits[split][1], model.predict_proba(feats.splits[split][0]))
                for split in ("validation", "test")}

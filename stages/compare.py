@@ -6,7 +6,7 @@ from _common import run
 def main(params, argv):
     from artstyle import paths
     from artstyle.compare import write_comparison
-    from artstyle.data.catalogue import dataset_notice
+    from artstyle.data.dataset import dataset_notice
 
     names = list(params.all_models()) + [f"xgb_{s}" for s in params.boost.sources]
     table = write_comparison(names, notice=dataset_notice(paths.PREPARED))

@@ -5,7 +5,7 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.data.catalogue import dataset_notice
+    from artstyle.data.dataset import dataset_notice
     from artstyle.data.dataset import load_split
     from artstyle.evaluation import write_evaluation
     from artstyle.models.zoo import load_model

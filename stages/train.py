@@ -6,7 +6,7 @@ from _common import run
 def main(params, argv):
     from artstyle import paths
     from artstyle.data.dataset import load_split
-    from artstyle.distribute import make_strategy, worker_output_path
+    from artstyle.distribute import chief_output, make_strategy
     from artstyle.training import configure_threads, train_model
 
     (name,) = argv
@@ -16,10 +16,11 @@ def main(params, argv):
     train, classes = load_split(paths.PREPARED, "train")
     validation, _ = load_split(paths.PREPARED, "validation")
     weights = paths.VGG19_WEIGHTS if spec.family == "vgg19_transfer" else None
-    # Under multi-worker training only the chief writes the real outputs.
-    r = train_model(spec, train, validation, classes, worker_output_path(paths.model_dir(name)),
-                    worker_output_path(paths.train_report(name)), seed=params.base.seed,
-                    vgg19_weights=weights, strategy=strategy, name=name)
+    # Under multi-worker training only the chief's outputs are kept; each appears whole.
+    with chief_output(paths.model_dir(name)) as model_dir, \
+            chief_output(paths.train_report(name)) as report_dir:
+        r = train_model(spec, train, validation, classes, model_dir, report_dir,
+                        seed=params.base.seed, vgg19_weights=weights, strategy=strategy, name=name)
     return (f"{name}: {r.train_images} training images, best epoch {r.best_epoch}/{r.epochs_run}, "
             f"val accuracy {r.best_val_accuracy:.3f}; wrote {paths.model_dir(name)}")
 

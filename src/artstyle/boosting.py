@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from artstyle.config import BoosterParams
 from artstyle.io import atomic_path
 import xgboost as xgb
 
@@ -360,15 +361,9 @@ def fit_booster(
     y_val: np.ndarray | None,
     *,
     n_classes: int,
+    params: BoosterParams = BoosterParams(),
     device: str = "cpu",
     seed: int = 0,
-    n_estimators: int = 500,
-    max_depth: int = 6,
-    learning_rate: float = 0.1,
-    subsample: float = 1.0,
-    colsample_bytree: float = 1.0,
-    early_stopping_rounds: int | None = 20,
-    tree_method: str = "hist",
     n_jobs: int | None = None,
     classes: Sequence[str] | None = None,
     verbose: bool | int = False,
@@ -393,16 +388,17 @@ def fit_booster(
     n_classes : int
         Number of classes k >= 2 of the fixed class list; the probability matrix
         always has k columns.
+    params : artstyle.config.BoosterParams
+        ``n_estimators``, ``max_depth``, ``learning_rate``, ``subsample``,
+        ``colsample_bytree`` (see XGBoost), ``early_stopping_rounds`` (stop after this
+        many rounds without validation-loss improvement; None: no early stopping) and
+        ``tree_method`` (see :func:`normalise_tree_method`; ``gpu_hist`` is mapped).
+        Defaults come from the params schema. ``params.device`` is not read here.
     device : str, default "cpu"
-        Resolved device (see :func:`select_device`).
+        Resolved device (``select_device(params.device)``).
     seed : int
         ``random_state`` for row/column subsampling; same seed, data and device →
         identical model.
-    n_estimators, max_depth, learning_rate, subsample, colsample_bytree : see XGBoost.
-    early_stopping_rounds : int or None
-        Stop after this many rounds without validation-loss improvement.
-    tree_method : str, default "hist"
-        See :func:`normalise_tree_method` (``gpu_hist`` is mapped).
     n_jobs : int or None
         CPU threads; None → XGBoost's default (all cores).
     classes : sequence of str, optional
@@ -431,6 +427,7 @@ def fit_booster(
         On shape mismatches, labels outside ``[0, n_classes)``, a class without
         training examples, ``n_classes < 2``, or early stopping without validation.
     """
+    early_stopping_rounds = params.early_stopping_rounds
     if int(n_classes) < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
     n_classes = int(n_classes)
@@ -458,13 +455,13 @@ def fit_booster(
     elif early_stopping_rounds is not None:
         raise ValueError("early_stopping_rounds needs a validation split (X_val, y_val)")
 
-    tree_method, device = normalise_tree_method(tree_method, device)
+    tree_method, device = normalise_tree_method(params.tree_method, device)
     model = xgb.XGBClassifier(
-        n_estimators=int(n_estimators),
-        max_depth=int(max_depth),
-        learning_rate=float(learning_rate),
-        subsample=float(subsample),
-        colsample_bytree=float(colsample_bytree),
+        n_estimators=params.n_estimators,
+        max_depth=params.max_depth,
+        learning_rate=params.learning_rate,
+        subsample=params.subsample,
+        colsample_bytree=params.colsample_bytree,
         tree_method=tree_method,
         device=device,
         objective="multi:softprob",

@@ -20,7 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from artstyle.style_transfer import INITS
+from artstyle.config import INITS
+from artstyle.errors import ArtstyleError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,8 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output image (PNG/JPEG)")
     s.add_argument("--backbone", default="vgg19", help="'vgg19' or 'own:<model>' (default vgg19)")
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
-    s.add_argument("--iterations", type=int, default=None, help="optimiser iterations")
+    s.add_argument("--max-evaluations", type=int, default=None,
+                   help="loss-and-gradient evaluations (default from params)")
+    s.add_argument("--scales", type=float, nargs="+", default=None,
+                   help="coarse-to-fine image scales ending in 1.0, e.g. 0.5 1.0")
     s.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None)
+    s.add_argument("--learning-rate", type=float, default=None, help="Adam's step (0-1 units)")
     s.add_argument("--init", choices=INITS, default=None,
                    help="start image (default from params: colour_matched = the photo in the "
                         "painting's colours; content = the photo as it is)")
@@ -89,7 +94,8 @@ def classify(image: str, model: str = "vgg19_transfer", top: int = 3) -> list[tu
         raise FileNotFoundError(f"{path} not found: run `dvc repro` (or `dvc pull`) first")
     classes = read_json(path.parent / "classes.json")
     spec = read_json(path.parent / "spec.json")
-    prepared = read_json(paths.PREPARED / "dataset.json") if (paths.PREPARED / "dataset.json").exists() else {}
+    dataset = paths.PREPARED / paths.DATASET_NAME
+    prepared = read_json(dataset) if dataset.exists() else {}
     side = int(prepared.get("image_size", spec["input_size"]))
     # The same preparation as the training images: letterboxed square, then the model size.
     square = resize_to_square(Image.fromarray(load_rgb_array(image)), side)
@@ -98,19 +104,45 @@ def classify(image: str, model: str = "vgg19_transfer", top: int = 3) -> list[tu
     return [(classes[i], float(proba[i])) for i in order]
 
 
+def check_writable_image_path(path: str) -> None:
+    """Refuse an output path before any work: unknown image suffix or unusable folder.
+
+    Raises
+    ------
+    ValueError
+        The suffix is not an image format Pillow writes, or the parent is not a folder.
+    """
+    from PIL import Image
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    if suffix not in writable:
+        raise ValueError(f"{path}: give an image file name ending in .png or .jpg "
+                         f"(got {suffix or 'no suffix'})")
+    parent = next((p for p in [target.parent, *target.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ValueError(f"{path}: {parent} is not a writable folder")
+
+
 def _stylize(args: argparse.Namespace) -> int:
     from artstyle.stylize import stylize_files
 
+    for path in (args.output, args.panel):
+        if path:
+            check_writable_image_path(path)
     out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
                         params_file=args.params, weights=args.weights, panel=args.panel,
-                        overrides={"max_side": args.max_side, "iterations": args.iterations,
+                        overrides={"max_side": args.max_side,
+                                   "max_evaluations": args.max_evaluations,
+                                   "scales": args.scales, "learning_rate": args.learning_rate,
                                    "optimizer": args.optimizer, "init": args.init,
                                    "fourier_exponent": args.fourier_exponent,
                                    "style_weight": args.style_weight,
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})
-    print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['iterations']} "
-          f"iterations, {out['seconds']:.1f} s)" + (f" and the panel {args.panel}" if args.panel else ""))
+    print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['evaluations']} "
+          f"evaluations, {out['seconds']:.1f} s)" + (f" and the panel {args.panel}" if args.panel else ""))
     return 0
 
 
@@ -122,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "classify":
             from artstyle import paths
-            from artstyle.data.catalogue import dataset_notice
+            from artstyle.data.dataset import dataset_notice
 
             print(f"{args.image}: art movement by {args.model}")
             for movement, p in classify(args.image, args.model, args.top):
@@ -132,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: the model was trained on the prepared dataset, which says: {notice}")
             return 0
         return _stylize(args)
-    except (FileNotFoundError, ValueError) as err:
+    except (ArtstyleError, FileNotFoundError, ValueError, OSError) as err:
         print(f"artstyle: {err}", file=sys.stderr)
         return 2
 

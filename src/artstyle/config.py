@@ -2,8 +2,13 @@
 
 Every stage calls :func:`load_params` first. An unknown (e.g. misspelt), missing or
 ill-typed key raises :class:`ParamsError` whose message names the key by its dotted
-path (``train.models.best_cnn.dropout``), so a typo fails in milliseconds instead of
-after an hour of training.
+path (``models.best_cnn.dropout``), so a typo fails in milliseconds instead of after an
+hour of training; a key that was renamed names its new spelling (:data:`RENAMED_KEYS`).
+
+This module owns every default of the project: library entry points take a typed
+params group (``fit_booster(..., params=BoostParams())``, ``stylize(..., settings=
+TransferParams())``) instead of re-spelling its fields, and the command line validates
+its options through the same models. It imports no algorithm module.
 
 The model zoo is a mapping ``models`` of name -> :class:`ModelSpec`; the study's
 neurons x dropout grid is declared once in ``grid`` and expanded by
@@ -17,16 +22,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
 
 from artstyle import paths
-from artstyle.style_transfer import DEFAULT_FOURIER_EXPONENT, DEFAULT_INIT, INITS
+from artstyle.errors import ArtstyleError
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
-class ParamsError(ValueError):
+class ParamsError(ArtstyleError, ValueError):
     """``params.yaml`` is missing, unreadable or does not match the schema."""
 
 
@@ -39,28 +45,28 @@ class _Strict(BaseModel):
 class BaseParams(_Strict):
     """Shared by every stage: the random seed and the stored image side (px)."""
 
-    seed: int
-    image_size: Annotated[int, Field(ge=32, le=512)]
+    seed: int = 42
+    image_size: Annotated[int, Field(ge=32, le=512)] = 64
 
 
 class SampleParams(_Strict):
     """The synthetic ``sample`` source (procedural painting techniques)."""
 
-    images_per_class: Annotated[int, Field(ge=4)]
-    side: Annotated[int, Field(ge=32, le=512)]
+    images_per_class: Annotated[int, Field(ge=4)] = 50
+    side: Annotated[int, Field(ge=32, le=512)] = 96
 
 
 class DataParams(_Strict):
     """Stage ``download``: where the paintings come from."""
 
-    source: Literal["sample", "pandora7k", "pandora18k", "folder"]
+    source: Literal["sample", "pandora7k", "pandora18k", "folder"] = "sample"
     path: str | None = None
     url: str | None = None
     sha256: str | None = None
     classes: list[str] = []
     retries: Annotated[int, Field(ge=0)] = 3
     timeout_s: Annotated[float, Field(gt=0)] = 60.0
-    sample: SampleParams
+    sample: SampleParams = SampleParams()
 
     @model_validator(mode="after")
     def _folder_needs_path(self) -> "DataParams":
@@ -74,10 +80,12 @@ class DataParams(_Strict):
 class PrepareParams(_Strict):
     """Stage ``prepare``: validation, de-duplication and the split."""
 
-    val_fraction: Fraction
-    test_fraction: Fraction
-    group_by_artist: bool
-    max_pixels: Annotated[int, Field(ge=10_000)]
+    # Both splits must hold images: a fraction of 0 would leave evaluation without data.
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.15
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    group_by_artist: bool = False
+    # Larger images are reduced while decoding, or rejected.
+    max_pixels: Annotated[int, Field(ge=10_000)] = 60_000_000
 
     @model_validator(mode="after")
     def _fractions(self) -> "PrepareParams":
@@ -97,7 +105,9 @@ class ModelSpec(_Strict):
     family: Literal["cnn", "vgg19_transfer"]
     input_size: Annotated[int, Field(ge=16, le=512)]
     conv_filters: list[PositiveInt] = [32, 64, 128]
-    conv_dropout: Fraction = 0.0
+    # Dropout on the globally pooled features, before the dense layer (Keras layer
+    # "pooled_dropout").
+    pooled_dropout: Fraction = 0.0
     # Normalisation of the pooled features before the dense head: "layer" (LayerNormalization)
     # puts frozen ImageNet features of any scale on one footing; "none" keeps them as they are.
     feature_norm: Literal["none", "layer"] = "none"
@@ -108,7 +118,8 @@ class ModelSpec(_Strict):
     batch_size: PositiveInt = 32
     epochs: PositiveInt = 30
     patience: Annotated[int, Field(ge=0)] = 5
-    warmup_epochs: Annotated[int, Field(ge=0)] = 0   # early stopping never stops before this
+    # Early stopping never stops before this epoch (Keras EarlyStopping's start_from_epoch).
+    start_from_epoch: Annotated[int, Field(ge=0)] = 0
     augmentation: bool = False
     class_weighting: bool = False
     balance: Literal["none", "undersample"] = "none"
@@ -141,10 +152,9 @@ class PretrainedParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
-class BoostParams(_Strict):
-    """Stages ``features`` and ``boost``: XGBoost on CNN embeddings."""
+class BoosterParams(_Strict):
+    """XGBoost hyper-parameters (:func:`artstyle.boosting.fit_booster`)."""
 
-    sources: list[str]
     device: Literal["auto", "cpu", "cuda"] = "auto"
     tree_method: Literal["hist", "approx", "exact", "gpu_hist"] = "hist"
     n_estimators: PositiveInt = 300
@@ -152,39 +162,87 @@ class BoostParams(_Strict):
     learning_rate: Annotated[float, Field(gt=0)] = 0.1
     subsample: Annotated[float, Field(gt=0, le=1)] = 0.8
     colsample_bytree: Annotated[float, Field(gt=0, le=1)] = 0.8
-    early_stopping_rounds: PositiveInt = 20
+    early_stopping_rounds: PositiveInt | None = 20
 
 
-class BackboneParams(_Strict):
+class BoostParams(BoosterParams):
+    """Stages ``features`` and ``boost``: XGBoost on the embeddings of ``sources``."""
+
+    sources: list[str] = []
+
+
+#: Start images of style transfer (:func:`artstyle.nst.stylize`).
+INITS: tuple[str, ...] = ("colour_matched", "content", "noise")
+#: Layers of the keras.io / TensorFlow tutorial examples.
+VGG19_CONTENT_LAYERS: tuple[str, ...] = ("block5_conv2",)
+VGG19_STYLE_LAYERS: tuple[str, ...] = (
+    "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+
+class LossWeights(_Strict):
+    """Weights of the style-transfer loss terms (Gram matrices normalised by H*W).
+
+    Defaults: content 1e4 and total variation 30 as the TensorFlow tutorial "Neural
+    style transfer"; style 1.0, 100x the tutorial's 1e-2, for a clearly visible style.
+    """
+
+    content_weight: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1e4
+    style_weight: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    tv_weight: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 30.0
+
+
+class BackboneParams(LossWeights):
     """Layers and loss weights of one style-transfer feature extractor.
 
     Loss weights depend on the backbone's feature magnitudes, so each has its own.
+    Empty layer lists (own CNNs only) mean :func:`artstyle.nst.default_own_cnn_layers`.
     """
 
-    content_layers: list[str]
-    style_layers: list[str]
-    content_weight: Annotated[float, Field(ge=0)]
-    style_weight: Annotated[float, Field(ge=0)]
-    tv_weight: Annotated[float, Field(ge=0)]
+    content_layers: list[str] = list(VGG19_CONTENT_LAYERS)
+    style_layers: list[str] = list(VGG19_STYLE_LAYERS)
 
 
-class StylizeParams(_Strict):
-    """Stage ``stylize``: Gatys neural style transfer."""
+#: The study's finding for our own CNN: earlier layers for content, deeper for style;
+#: small CNN features are far smaller than VGG19's, hence the larger style weight.
+OWN_CNN_BACKBONE = BackboneParams(content_layers=["block1_conv1"],
+                                  style_layers=["block2_conv1", "block3_conv1"],
+                                  content_weight=1e4, style_weight=1e8, tv_weight=1.0)
 
-    contents: list[str]
-    styles: list[str] | Literal["per_class"]
-    backbones: list[Literal["vgg19", "own"]]
-    own_model: str
-    judge: str
-    optimizer: Literal["lbfgs", "adam"]
-    learning_rate: Annotated[float, Field(gt=0)] = 0.02
-    iterations: PositiveInt
-    max_side: Annotated[int, Field(ge=16, le=2048)]
-    schedule: list[Annotated[float, Field(gt=0, le=1)]] = []
-    init: Literal[INITS] = DEFAULT_INIT
-    fourier_exponent: Annotated[float, Field(ge=0, le=2)] = DEFAULT_FOURIER_EXPONENT
-    vgg19: BackboneParams
-    own: BackboneParams
+
+def _scales_ok(scales: list[float]) -> list[float]:
+    if scales and (scales != sorted(scales) or scales[-1] != 1.0):
+        raise ValueError("scales must increase and end in 1.0, e.g. [0.5, 1.0]")
+    return scales
+
+
+class TransferParams(_Strict):
+    """How one style transfer runs (:func:`artstyle.nst.stylize`), for any backbone."""
+
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    # Adam's step in [0, 1] image units (the tutorial's recipe); L-BFGS ignores it.
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.02
+    # Loss-and-gradient evaluations (scipy's maxfun), over all scales; one per Adam step.
+    max_evaluations: PositiveInt = 150
+    # Longest side of the output in px (the photo is reduced, never enlarged).
+    max_side: Annotated[int, Field(ge=16, le=2048)] = 512
+    # Coarse-to-fine image scales relative to the output, e.g. [0.5, 1.0]; [] = one scale.
+    scales: Annotated[list[Annotated[float, Field(gt=0, le=1)]],
+                      AfterValidator(_scales_ok)] = []
+    init: Literal[INITS] = "colour_matched"
+    # L-BFGS: optimise Fourier coefficients with gains (f/f_max)^-p; 0 = the pixels.
+    fourier_exponent: Annotated[float, Field(ge=0, le=2)] = 0.25
+
+
+class StylizeParams(TransferParams):
+    """Stage ``stylize``: Gatys neural style transfer over contents x styles x backbones."""
+
+    contents: list[str] = ["sklearn:china.jpg"]
+    styles: list[str] | Literal["per_class"] = "per_class"
+    backbones: list[Literal["vgg19", "own"]] = ["vgg19", "own"]
+    own_model: str = "best_cnn"
+    judge: str = "vgg19_transfer"
+    vgg19: BackboneParams = BackboneParams()
+    own: BackboneParams = OWN_CNN_BACKBONE
 
 
 class Params(_Strict):
@@ -246,12 +304,25 @@ def grid_model_name(units: int, dropout: float) -> str:
     return f"grid_u{units}_d{dropout}"
 
 
+#: Keys renamed to the field's terms: old last part of the dotted key -> new one.
+RENAMED_KEYS: dict[str, str] = {
+    "warmup_epochs": "start_from_epoch",   # Keras EarlyStopping(start_from_epoch=...)
+    "conv_dropout": "pooled_dropout",      # dropout after global pooling, not in conv blocks
+    "iterations": "max_evaluations",       # loss evaluations (scipy's maxfun), not iterations
+    "schedule": "scales",                  # image scales; a schedule is a learning-rate one
+}
+
+
 def _format_error(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         kind = e["type"]
-        if kind == "extra_forbidden":
+        last = str(e["loc"][-1]) if e["loc"] else ""
+        if kind == "extra_forbidden" and last in RENAMED_KEYS:
+            new = ".".join([*(str(p) for p in e["loc"][:-1]), RENAMED_KEYS[last]])
+            msg = f"renamed: write {new}"
+        elif kind == "extra_forbidden":
             msg = "unknown key (misspelt?)"
         elif kind == "missing":
             msg = "missing key"

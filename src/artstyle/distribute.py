@@ -46,6 +46,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from artstyle.errors import ArtstyleError
 
 if TYPE_CHECKING:  # importing TensorFlow is slow; do it only when a strategy is built
     import tensorflow as tf
@@ -59,7 +60,7 @@ STRATEGY_KINDS: tuple[str, ...] = ("auto", "none", "mirrored", "multi_worker")
 _TRAINING_JOBS = ("chief", "worker")
 
 
-class TFConfigError(ValueError):
+class TFConfigError(ArtstyleError, ValueError):
     """``TF_CONFIG`` is missing, not JSON, or does not describe a valid cluster/task."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from artstyle.figures import new_figure, save_figure, set_title
 from artstyle.io import atomic_dir, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -53,26 +54,33 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
 
 
 def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], path: str | Path,
-                   title: str) -> None:
-    """Confusion-matrix heatmap PNG with counts in every cell (rows: actual, columns: predicted)."""
-    import matplotlib
+                   title: str, notice: str = "") -> None:
+    """Confusion-matrix heatmap PNG with counts in every cell (rows: actual, columns: predicted).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of int, shape (n,)
+        Class indices into ``classes``.
+    classes : list of str
+        Art movements, in label order.
+    path : path-like
+        The PNG to write (atomically).
+    title, notice : str
+        Figure title and the dataset notice below it, both wrapped to the width.
+    """
     from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = confusion_matrix(y_true, y_pred, labels=np.arange(len(classes)))
     size = max(5.0, 0.55 * len(classes) + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = new_figure(size + 1, size)
     ConfusionMatrixDisplay(cm, display_labels=classes).plot(ax=ax, cmap="Blues",
                                                             xticks_rotation=45, colorbar=False)
-    plt.setp(ax.get_xticklabels(), ha="right")
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     ax.set_xlabel("predicted art movement")
     ax.set_ylabel("actual art movement")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    set_title(ax, title, notice)
+    save_figure(fig, path)
 
 
 def write_evaluation(out_dir: str | Path, name: str, classes: list[str],
@@ -116,7 +124,7 @@ def write_evaluation(out_dir: str | Path, name: str, classes: list[str],
             suffix = "" if split == "test" else f"_{split}"
             title = f"{name}: {split} (accuracy {m['accuracy']:.1%}, macro-F1 {m['macro_f1']:.3f})"
             plot_confusion(y_true, y_pred, classes, tmp / f"confusion{suffix}.png",
-                           title + (f"\n{notice}" if notice else ""))
+                           title, notice)
             if split == "test":
                 pd.DataFrame({"actual": [classes[i] for i in y_true],
                               "predicted": [classes[i] for i in y_pred]}).to_csv(
@@ -185,12 +193,7 @@ def validation_curves(names: list[str], train_dir: str | Path) -> pd.DataFrame:
 
 def plot_validation_curves(curves: pd.DataFrame, path: str | Path, notice: str = "") -> None:
     """The study's comparison figure: validation accuracy per epoch, one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = new_figure(8, 5)
     for name, df in curves.groupby("model", sort=False):
         ax.plot(df["epoch"], df["val_accuracy"], marker=".", label=name)
     ax.set_xlabel("epoch")
@@ -198,7 +201,5 @@ def plot_validation_curves(curves: pd.DataFrame, path: str | Path, notice: str =
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    ax.set_title("Validation accuracy per epoch" + (f"\n{notice}" if notice else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    set_title(ax, "Validation accuracy per epoch", notice)
+    save_figure(fig, path)

@@ -27,31 +27,39 @@ stable code (:data:`REJECTION_REASONS`) that callers count, e.g.::
         logger.warning("skipping %s: %s", path, err)
 
 The module also holds the resize helpers used to store prepared images
-(:func:`resize_to_square`, :func:`fit_within`), :func:`content_hash` for duplicate
+(:func:`resize_to_square`, :func:`fit_within`) for duplicate
 detection and :func:`is_hidden_or_system` for skipping OS clutter while scanning a
 dataset tree.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
-from typing import BinaryIO, Iterable, Literal
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Literal
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
+from artstyle.errors import ArtstyleError
+from artstyle.io import atomic_path
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "SKLEARN_PREFIX",
+    "load_image_source",
+    "as_rgb_uint8",
+    "resize_image",
+    "save_image",
     "DEFAULT_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "IMAGENET_MEAN_RGB",
     "REJECTION_REASONS",
     "ImageRejected",
-    "content_hash",
+    "IMAGE_SUFFIXES",
     "fit_within",
     "is_hidden_or_system",
     "load_rgb",
@@ -69,6 +77,12 @@ DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "AVIF")
 
 #: Stable rejection codes carried by :attr:`ImageRejected.reason`.
+#: File-name suffixes taken as images where only a name is known (the wrapper-folder
+#: heuristic of :func:`artstyle.data.archive.safe_extract_zip`); decoding detects the
+#: format from the content.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif",
+                            ".tiff", ".webp", ".ppm", ".avif"})
+
 REJECTION_REASONS: tuple[str, ...] = (
     "unreadable",  # the file cannot be opened/read (missing, a directory, permissions)
     "empty",  # 0 bytes
@@ -116,7 +130,7 @@ _HIDDEN_OR_SYSTEM_NAMES = frozenset(
 Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
 
-class ImageRejected(ValueError):
+class ImageRejected(ArtstyleError, ValueError):
     """An input could not be turned into an RGB image; the caller should skip and count it.
 
     Parameters
@@ -171,28 +185,6 @@ def is_hidden_or_system(path_part: str) -> bool:
     """
     name = str(path_part)
     return not name or name.startswith(".") or name.lower() in _HIDDEN_OR_SYSTEM_NAMES
-
-
-def content_hash(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, for exact-duplicate detection.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file; read in streaming fashion, so any size is fine.
-
-    Returns
-    -------
-    str
-        64 lowercase hexadecimal characters (``hashlib.sha256(...).hexdigest()``).
-
-    Raises
-    ------
-    OSError
-        If the file cannot be read.
-    """
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _describe(source: Source) -> str | None:
@@ -685,3 +677,109 @@ def resize_to_square(
 def _fill_for_mode(mode: str, fill: tuple[int, int, int]):
     """The RGB ``fill`` colour expressed in ``mode`` (Pillow's own conversion, e.g. ITU-R 601-2 luma for L)."""
     return Image.new("RGB", (1, 1), tuple(fill)).convert(mode).getpixel((0, 0))
+
+
+# ------------------------------------------------------------------- arrays and files
+
+
+def as_rgb_uint8(image: Any, *, what: str = "image") -> np.ndarray:
+    """Validate an image and return it as a C-contiguous ``uint8`` RGB array.
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W, 3), (H, W, 4) or (H, W)
+        ``uint8``, or float/int values in [0, 255] (rounded and clipped). An alpha
+        channel is dropped; a grey image is repeated to three channels.
+    what : str
+        Name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray, shape (H, W, 3), dtype uint8
+
+    Raises
+    ------
+    ValueError
+        Wrong rank/channel count, an empty image, or non-finite values.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise ValueError(f"{what} must have shape (H, W, 3); got {arr.shape}")
+    arr = arr[..., :3]
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{what} is empty: shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{what} contains NaN or Inf values")
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an RGB ``uint8`` image to ``(height, width)`` with Pillow (Lanczos, antialiased).
+
+    Returns the input unchanged when it already has that size.
+    """
+    image = as_rgb_uint8(image)
+    if image.shape[:2] == (height, width):
+        return image
+    resized = Image.fromarray(image).resize((int(width), int(height)), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8).copy()
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an RGB uint8 image atomically (format from the suffix, e.g. ``.png``).
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W, 3)
+        See :func:`as_rgb_uint8`.
+    path : path-like
+        Destination; its suffix picks the format (Pillow).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    image = as_rgb_uint8(image)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp)
+    return Path(path)
+
+
+#: Prefix of the images bundled with scikit-learn (``sklearn:china.jpg``, ``sklearn:flower.jpg``).
+SKLEARN_PREFIX = "sklearn:"
+
+
+def load_image_source(source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load a content or style image given as a path or ``sklearn:<name>``.
+
+    Parameters
+    ----------
+    source : str
+        A file path (read by the safe loader :func:`load_rgb_array`:
+        EXIF orientation, alpha on white, greyscale/CMYK to RGB), or
+        ``sklearn:china.jpg`` / ``sklearn:flower.jpg`` (images bundled with scikit-learn).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    artstyle.images.ImageRejected
+        The file is not a usable image.
+    """
+    if source.startswith(SKLEARN_PREFIX):
+        from sklearn.datasets import load_sample_image
+
+        return np.ascontiguousarray(load_sample_image(source[len(SKLEARN_PREFIX):]))
+    if not Path(source).exists():
+        raise FileNotFoundError(f"image {source} not found")
+    return load_rgb_array(source, max_pixels=max_pixels)

@@ -1,8 +1,7 @@
 """Every pipeline path in one place, relative to the repository root (the stages' cwd).
 
-``dvc.yaml`` spells the same paths; ``tests/test_pipeline_files.py`` checks that the
-two agree. Data flows one way: raw -> prepared -> models -> features -> evaluations
--> reports.
+``dvc.yaml`` spells the same paths. Data flows one way: raw -> prepared -> models ->
+features -> evaluations -> reports.
 """
 
 from __future__ import annotations
@@ -14,10 +13,11 @@ PARAMS = Path("params.yaml")
 DATA = Path("data")
 RAW = DATA / "raw"                      # stage download: <Movement>/[<Artist>/]<file>
 DOWNLOADS = DATA / "downloads"          # cached archives (not a DVC output; resumable)
-PREPARED = DATA / "prepared"            # stage prepare
-PREPARED_IMAGES = PREPARED / "images"   # <content hash>.png, resized, 8-bit RGB
-MANIFEST = PREPARED / "manifest.csv"    # path, class, artist, split, content hash
-CLASSES = PREPARED / "classes.json"     # the one fixed class order
+PREPARED = DATA / "prepared"            # stage prepare; inside any prepared folder:
+IMAGES_DIRNAME = "images"               #   <content hash>.png, resized, 8-bit RGB
+MANIFEST_NAME = "manifest.csv"          #   path, class, artist, split, content hash, ...
+CLASSES_NAME = "classes.json"           #   the one fixed class order
+DATASET_NAME = "dataset.json"           #   provenance, e.g. the synthetic notice
 FEATURES = DATA / "features"            # stage features: <model>.npz
 
 MODELS = Path("models")

@@ -1,6 +1,6 @@
 """Style transfer as a pipeline step: choosing styles, running backbones, judging outputs.
 
-The optimisation itself lives in :mod:`artstyle.style_transfer`; this module wires it to
+The optimisation itself lives in :mod:`artstyle.nst`; this module wires it to
 the pipeline (params, trained models, prepared data) and to the command line. Judging
 follows the study's "stage 2": the judge classifier predicts the art movement of each
 stylised output; the **style-hit rate** is the share of outputs whose predicted movement
@@ -19,86 +19,87 @@ import numpy as np
 import pandas as pd
 
 from artstyle import paths
-from artstyle.images import load_rgb_array, resize_to_square
+from artstyle.config import BackboneParams, ParamsError, StylizeParams, TransferParams
+from artstyle.errors import ArtstyleError
+from artstyle.images import SKLEARN_PREFIX, load_image_source, resize_to_square, save_image
 
 logger = logging.getLogger(__name__)
 
-SKLEARN_PREFIX = "sklearn:"
+
+class MissingModel(ArtstyleError, FileNotFoundError):
+    """A model or weights file the command needs has not been built yet."""
 
 
-def load_image_source(source: str, *, max_pixels: int = 60_000_000) -> np.ndarray:
-    """Load a content or style image given as a path or ``sklearn:<name>``.
+def build_backbone(backbone: str, *, weights: str | Path | None, layers: BackboneParams):
+    """A feature extractor for ``vgg19`` (ImageNet weights file) or ``own:<model>``.
 
     Parameters
     ----------
-    source : str
-        A file path (read by the safe loader :func:`artstyle.images.load_rgb_array`:
-        EXIF orientation, alpha on white, greyscale/CMYK to RGB), or
-        ``sklearn:china.jpg`` / ``sklearn:flower.jpg`` (images bundled with scikit-learn).
-
-    Returns
-    -------
-    ndarray of shape (H, W, 3), uint8
+    backbone : str
+        ``"vgg19"`` or ``"own:<name>"`` with ``<name>`` a neural model of the zoo.
+    weights : path or None
+        The VGG19 no-top weights (``vgg19`` only).
+    layers : artstyle.config.BackboneParams
+        Content and style layers (empty lists: the own CNN's defaults).
 
     Raises
     ------
-    FileNotFoundError
-        The path does not exist.
-    artstyle.images.ImageRejected
-        The file is not a usable image.
-    """
-    if source.startswith(SKLEARN_PREFIX):
-        from sklearn.datasets import load_sample_image
-
-        return np.ascontiguousarray(load_sample_image(source[len(SKLEARN_PREFIX):]))
-    if not Path(source).exists():
-        raise FileNotFoundError(f"image {source} not found")
-    return load_rgb_array(source, max_pixels=max_pixels)
-
-
-def build_backbone(backbone: str, *, weights: str | Path | None, content_layers: list[str],
-                   style_layers: list[str]):
-    """A feature extractor for ``vgg19`` (ImageNet weights file) or ``own:<model>``.
-
-    Raises
-    ------
-    FileNotFoundError
-        The weights or the trained model are missing (run ``dvc repro`` first).
+    MissingModel
+        The weights or the trained model are missing (the message names the stage).
     ValueError
         Unknown backbone spelling.
     """
-    from artstyle.style_transfer import FeatureExtractor
+    from artstyle.nst import FeatureExtractor
 
     if backbone == "vgg19":
         if weights is None or not Path(weights).exists():
-            raise FileNotFoundError(f"VGG19 weights {weights} not found: run `dvc repro pretrained`")
-        return FeatureExtractor.vgg19(weights, content_layers=content_layers,
-                                      style_layers=style_layers)
+            raise MissingModel(f"VGG19 weights {weights} not found: run `dvc repro pretrained`")
+        return FeatureExtractor.vgg19(weights, content_layers=layers.content_layers,
+                                      style_layers=layers.style_layers)
     if backbone.startswith("own:"):
-        model = paths.keras_model_file(backbone[4:])
+        name = backbone[4:]
+        model = paths.keras_model_file(name)
         if not model.exists():
-            raise FileNotFoundError(f"{model} not found: run `dvc repro train@{backbone[4:]}`")
-        return FeatureExtractor.from_model(model, content_layers=content_layers or None,
-                                           style_layers=style_layers or None)
+            hint = ("XGBoost models have no feature maps; name a neural model such as "
+                    "best_cnn" if paths.booster_file(name).exists() or name.startswith("xgb_")
+                    else f"run `dvc repro train@{name}`")
+            raise MissingModel(f"{model} not found: {hint}")
+        return FeatureExtractor.from_model(model, content_layers=layers.content_layers or None,
+                                           style_layers=layers.style_layers or None)
     raise ValueError(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
 
 
-def backbone_settings(backbone: str, settings):
+def backbone_params(backbone: str, settings: StylizeParams) -> BackboneParams:
     """The ``stylize.vgg19`` or ``stylize.own`` params group of a backbone name."""
     return settings.vgg19 if backbone == "vgg19" else settings.own
 
 
-def optimiser_kwargs(settings, backbone: str, overrides: dict | None = None) -> dict:
-    """Keyword arguments of :func:`artstyle.style_transfer.stylize` from params (+ overrides)."""
-    b = backbone_settings(backbone, settings)
-    kw = dict(content_weight=b.content_weight, style_weight=b.style_weight,
-              tv_weight=b.tv_weight, optimizer=settings.optimizer,
-              iterations=settings.iterations, max_side=settings.max_side,
-              init=settings.init, schedule=tuple(settings.schedule) or None,
-              fourier_exponent=settings.fourier_exponent,
-              learning_rate=settings.learning_rate)
-    kw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return kw
+def with_overrides(settings: StylizeParams, backbone: str,
+                   overrides: dict | None = None) -> tuple[TransferParams, BackboneParams]:
+    """The transfer settings and loss weights of ``settings`` with ``overrides`` applied.
+
+    Overrides (``None`` values ignored) go through the same schema as ``params.yaml``,
+    so the command line accepts exactly what the params file accepts.
+
+    Raises
+    ------
+    ParamsError
+        An override is out of range; the message names the option.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layers = backbone_params(backbone, settings)
+    transfer_keys = set(TransferParams.model_fields)
+    try:
+        transfer = TransferParams.model_validate(
+            {**settings.model_dump(include=transfer_keys),
+             **{k: v for k, v in given.items() if k in transfer_keys}})
+        layers = BackboneParams.model_validate(
+            {**layers.model_dump(), **{k: v for k, v in given.items() if k not in transfer_keys}})
+    except ValueError as err:
+        errors = getattr(err, "errors", lambda: [])()
+        what = "; ".join(f"--{'-'.join(str(e['loc'][0]).split('_'))}: {e['msg']}" for e in errors)
+        raise ParamsError(what or str(err)) from None
+    return transfer, layers
 
 
 def stylize_files(content: str, style: str, output: str, *, backbone: str = "vgg19",
@@ -106,24 +107,24 @@ def stylize_files(content: str, style: str, output: str, *, backbone: str = "vgg
                   panel: str | None = None, overrides: dict | None = None) -> dict:
     """The ``artstyle stylize`` command: one content/style pair to one output file.
 
-    Settings come from the ``stylize`` group of ``params_file`` (validated) and
-    ``overrides`` (``None`` values ignored).
+    Settings come from the ``stylize`` group of ``params_file`` when it exists (else
+    the schema's defaults) and ``overrides`` (``None`` values ignored), validated as
+    params are.
 
     Returns
     -------
     dict
-        :meth:`artstyle.style_transfer.StylizeResult.summary` of the run.
+        :meth:`artstyle.nst.StylizeResult.summary` of the run.
     """
     from artstyle.config import load_params
-    from artstyle.style_transfer import save_image, save_panel, stylize
+    from artstyle.nst import save_panel, stylize
 
-    settings = load_params(params_file).stylize
+    settings = load_params(params_file).stylize if Path(params_file).exists() else StylizeParams()
+    transfer, layers = with_overrides(settings, backbone, overrides)
     content_img, style_img = load_image_source(content), load_image_source(style)
-    b = backbone_settings(backbone, settings)
-    extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS,
-                               content_layers=b.content_layers, style_layers=b.style_layers)
-    result = stylize(content_img, style_img, extractor=extractor, progress=True,
-                     on_divergence="raise", **optimiser_kwargs(settings, backbone, overrides))
+    extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
+    result = stylize(content_img, style_img, extractor=extractor, settings=transfer,
+                     weights=layers, progress=True, on_divergence="raise")
     save_image(result.image, output)
     if panel:
         save_panel(content_img, style_img, result.image, panel)
@@ -149,7 +150,7 @@ def per_class_styles(judge, judge_input_size: int) -> list[StyleChoice]:
     Confidence is the judge's probability of the painting's true class; the original
     full-size file under ``data/raw/`` is used as the style image.
     """
-    from artstyle.data.catalogue import load_manifest
+    from artstyle.data.dataset import load_manifest
     from artstyle.data.dataset import load_split
     from artstyle.predict import predict_proba
 
@@ -193,11 +194,10 @@ def run_stylize_stage(params) -> pd.DataFrame:
         One row per output: backbone, content, style, style movement, predicted
         movement, style hit, SSIM, losses, iterations, seconds, size.
     """
-    from artstyle.data.catalogue import dataset_notice, load_manifest
+    from artstyle.data.dataset import dataset_notice, load_manifest
     from artstyle.io import atomic_dir, write_json
     from artstyle.models.zoo import load_model
-    from artstyle.style_transfer import (plot_losses, save_image, save_panel, ssim_to_content,
-                                         stylize)
+    from artstyle.nst import plot_losses, save_panel, ssim_to_content, stylize
 
     s = params.stylize
     _, classes = load_manifest(paths.PREPARED)
@@ -215,13 +215,10 @@ def run_stylize_stage(params) -> pd.DataFrame:
     rows = []
     with atomic_dir(paths.STYLIZED) as out_dir:
         for backbone in s.backbones:
-            b = backbone_settings(backbone, s)
-            kwargs = optimiser_kwargs(s, backbone)
+            layers = backbone_params(backbone, s)
             if backbone == "own":
                 backbone = f"own:{s.own_model}"
-            extractor = build_backbone(backbone, weights=paths.VGG19_WEIGHTS,
-                                       content_layers=b.content_layers,
-                                       style_layers=b.style_layers)
+            extractor = build_backbone(backbone, weights=paths.VGG19_WEIGHTS, layers=layers)
             folder = out_dir / _slug(backbone)
             folder.mkdir()
             for c_key, c_src in contents.items():
@@ -229,8 +226,8 @@ def run_stylize_stage(params) -> pd.DataFrame:
                 for style in styles:
                     style_img = load_image_source(style.source)
                     logger.info("stylize %s x %s with %s", c_key, style.key, backbone)
-                    r = stylize(content, style_img, extractor=extractor, seed=params.base.seed,
-                                on_divergence="raise", **kwargs)
+                    r = stylize(content, style_img, extractor=extractor, settings=s,
+                                weights=layers, seed=params.base.seed, on_divergence="raise")
                     stem = folder / f"{c_key}__{style.key}"
                     save_image(r.image, stem.with_suffix(".png"))
                     save_panel(content, style_img, r.image, f"{stem}_panel.png")
@@ -245,8 +242,8 @@ def run_stylize_stage(params) -> pd.DataFrame:
                         "ssim": ssim_to_content(r.image, content),
                         "content_loss": best.get("content"), "style_loss": best.get("style"),
                         "tv_loss": best.get("tv"), "total_loss": best.get("total"),
-                        "iterations": r.iterations, "seconds": round(r.seconds, 2),
-                        "seconds_per_iteration": round(r.seconds / max(r.iterations, 1), 4),
+                        "evaluations": r.evaluations, "seconds": round(r.seconds, 2),
+                        "seconds_per_evaluation": round(r.seconds / max(r.evaluations, 1), 4),
                         "width": int(r.image.shape[1]), "height": int(r.image.shape[0]),
                         "image": str(stem.with_suffix(".png").relative_to(out_dir)),
                     })
@@ -254,7 +251,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
     per_backbone = {
         bb: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
              "outputs": int(len(df)), "seconds": float(df["seconds"].mean()),
-             "seconds_per_iteration": float(df["seconds_per_iteration"].mean()),
+             "seconds_per_evaluation": float(df["seconds_per_evaluation"].mean()),
              "content_loss": float(df["content_loss"].mean()),
              "style_loss": float(df["style_loss"].mean()), "tv_loss": float(df["tv_loss"].mean())}
         for bb, df in table.groupby("backbone", sort=False)}

@@ -11,7 +11,6 @@ convolution blocks unfrozen at ``fine_tune_learning_rate``, each phase with earl
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from artstyle.config import ModelSpec
 from artstyle.data.dataset import Split, make_dataset, undersample
+from artstyle.distribute import scale_batch_and_lr
 from artstyle.io import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _tail_on_cached_front(model, train: Split, validation: Split, spec: ModelSpe
         x = inp
         for layer in after_cut:
             x = layer(x)
-        head = ("gap", "feature_norm", "conv_dropout", "embedding", "dropout", "predictions")
+        head = ("gap", "feature_norm", "pooled_dropout", "embedding", "dropout", "predictions")
         for name in head:
             if any(layer.name == name for layer in model.layers):
                 x = model.get_layer(name)(x)
@@ -161,12 +161,14 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
     keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
+    batch, learning_rate = scale_batch_and_lr(spec.batch_size, spec.learning_rate, replicas)
+    _, fine_tune_learning_rate = scale_batch_and_lr(spec.batch_size, spec.fine_tune_learning_rate,
+                                                    replicas)
     if spec.balance == "undersample":
         before = len(train)
         train = undersample(train, seed)
         logger.info("undersampled training set from %d to %d images", before, len(train))
     weights = class_weights(train.labels, len(classes)) if spec.class_weighting else None
-    batch = spec.batch_size * replicas
     train_ds = make_dataset(train, input_size=spec.input_size, batch_size=batch, shuffle=True,
                             seed=seed)
     val_ds = make_dataset(validation, input_size=spec.input_size, batch_size=batch,
@@ -174,7 +176,7 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
 
     with strategy.scope():
         model = build_model(spec, len(classes), seed=seed, name=name, vgg19_weights=vgg19_weights)
-        model.compile(optimizer=_optimizer(spec.optimizer, spec.learning_rate * replicas),
+        model.compile(optimizer=_optimizer(spec.optimizer, learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     report_dir = Path(report_dir)
@@ -184,11 +186,12 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
 
     history: dict[str, list[float]] = {}
     t0 = time.perf_counter()
-    # dvclive logs into a temporary folder that replaces report_dir only on success.
-    with tempfile.TemporaryDirectory(prefix="artstyle-ckpt-") as tmp, \
-            atomic_dir(report_dir) as tmp_report, \
+    # The model folder and dvclive's logs are built under temporary names beside their
+    # targets and replace them only on success; the best-epoch checkpoint lives in the
+    # model's temporary folder, so an interrupted run leaves nothing behind.
+    with atomic_dir(out_dir) as tmp_out, atomic_dir(report_dir) as tmp_report, \
             Live(dir=str(tmp_report), save_dvc_exp=False, dvcyaml=None, report=None) as live:
-        best_path = Path(tmp) / "best.weights.h5"
+        best_path = tmp_out / "best.weights.h5"
         best = {"val_loss": np.inf}
 
         class _TrackBest(keras.callbacks.Callback):
@@ -212,18 +215,17 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
                 opened = unfreeze_top_blocks(model, blocks)
                 logger.info("fine-tuning %d layers: %s", len(opened), ", ".join(opened))
                 with strategy.scope():
-                    model.compile(optimizer=_optimizer(spec.optimizer,
-                                                       spec.fine_tune_learning_rate * replicas),
+                    model.compile(optimizer=_optimizer(spec.optimizer, fine_tune_learning_rate),
                                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             fit_model, fit_train, fit_val = model, train_ds, val_ds
             if spec.family == "vgg19_transfer" and not spec.augmentation:
                 fit_model, fit_train, fit_val = _tail_on_cached_front(
                     model, train, validation, spec, blocks or 0, batch, seed, strategy)
             # Warm-up: on small data, batch-norm statistics make the first epochs' validation
-            # loss noisy; stopping is only considered from `warmup_epochs` on (phase 1).
+            # loss noisy; stopping is only considered from `start_from_epoch` on (phase 1).
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=spec.patience, restore_best_weights=False,
-                start_from_epoch=spec.warmup_epochs if blocks is None else 0)
+                start_from_epoch=spec.start_from_epoch if blocks is None else 0)
             # shuffle=False: train_ds shuffles itself each epoch (Keras ignores it for datasets)
             h = fit_model.fit(fit_train, validation_data=fit_val, epochs=epochs, verbose=verbose,
                           shuffle=False,
@@ -247,8 +249,7 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
         )
         for key, value in vars(result).items():
             live.summary[key] = value
-
-    with atomic_dir(out_dir) as tmp_out:
+        best_path.unlink()
         model.save(tmp_out / "model.keras")
         write_json(tmp_out / "spec.json", spec.model_dump())
         write_json(tmp_out / "classes.json", classes)

@@ -19,7 +19,6 @@ construction: each kept content hash appears in exactly one row of the manifest.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -33,8 +32,10 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from tqdm.auto import tqdm
 
-from artstyle import images
+from artstyle import images, paths
+from artstyle.figures import new_figure, save_figure, set_title
 from artstyle.io import atomic_dir, write_json
+from artstyle.errors import ArtstyleError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ MANIFEST_COLUMNS = ["path", "class", "artist", "split", "content_hash", "source_
 MIN_IMAGES_PER_CLASS = 3
 
 
-class DatasetError(ValueError):
+class DatasetError(ArtstyleError, ValueError):
     """The raw tree cannot make a usable dataset (no classes, a class too small to split)."""
 
 
@@ -257,7 +258,7 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
                 len(scan.candidates), raw_dir)
     workers = workers or min(4, os.cpu_count() or 1)
     with atomic_dir(prepared_dir) as tmp_prepared, atomic_dir(report_dir) as tmp_report:
-        img_dir = tmp_prepared / "images"
+        img_dir = tmp_prepared / paths.IMAGES_DIRNAME
         img_dir.mkdir()
         decoded: list[_Decoded] = []
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -307,7 +308,7 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         split = split_indices(labels, groups, val_fraction=val_fraction,
                               test_fraction=test_fraction, seed=seed)
         manifest = pd.DataFrame({
-            "path": [f"images/{d.content_hash}.png" for d in kept],
+            "path": [f"{paths.IMAGES_DIRNAME}/{d.content_hash}.png" for d in kept],
             "class": labels,
             "artist": [d.candidate.artist for d in kept],
             "split": split,
@@ -316,9 +317,9 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
             "width": [d.size[0] for d in kept],
             "height": [d.size[1] for d in kept],
         }, columns=MANIFEST_COLUMNS)
-        manifest.to_csv(tmp_prepared / "manifest.csv", index=False)
-        write_json(tmp_prepared / "classes.json", classes)
-        write_json(tmp_prepared / "dataset.json", {"notice": dataset_notice,
+        manifest.to_csv(tmp_prepared / paths.MANIFEST_NAME, index=False)
+        write_json(tmp_prepared / paths.CLASSES_NAME, classes)
+        write_json(tmp_prepared / paths.DATASET_NAME, {"notice": dataset_notice,
                                                    "image_size": image_size})
 
         summary = _summarise(manifest, classes, rejects, duplicates, len(scan.candidates),
@@ -365,21 +366,15 @@ def _summarise(manifest: pd.DataFrame, classes: list[str], rejects: list[dict],
 
 
 def _plot_distribution(counts: pd.DataFrame, path: Path, notice: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(counts) + 2), 4.5))
+    fig, ax = new_figure(max(6, 0.6 * len(counts) + 2), 4.5)
     counts.plot.bar(stacked=True, ax=ax, color=["#4c72b0", "#dd8452", "#55a868"])
     ax.set_xlabel("art movement")
     ax.set_ylabel("images")
-    ax.set_title("Images per art movement and split" + (f"\n{notice}" if notice else ""),
-                 fontsize=10)
-    plt.setp(ax.get_xticklabels(), rotation=40, ha="right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    set_title(ax, "Images per art movement and split", notice)
+    for label in ax.get_xticklabels():
+        label.set_rotation(40)
+        label.set_horizontalalignment("right")
+    save_figure(fig, path)
 
 
 def _summary_markdown(summary: dict, counts: pd.DataFrame, rejects: list[dict],
@@ -396,21 +391,5 @@ def _summary_markdown(summary: dict, counts: pd.DataFrame, rejects: list[dict],
     return "\n".join(lines)
 
 
-def load_manifest(prepared_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """Read ``manifest.csv`` and ``classes.json`` written by :func:`prepare_dataset`."""
-    prepared_dir = Path(prepared_dir)
-    manifest = pd.read_csv(prepared_dir / "manifest.csv", keep_default_na=False)
-    classes = json.loads((prepared_dir / "classes.json").read_text(encoding="utf-8"))
-    return manifest, classes
-
-
-def dataset_notice(prepared_dir: str | Path) -> str:
-    """The provenance notice (e.g. "synthetic") recorded by ``prepare``; '' when none."""
-    path = Path(prepared_dir) / "dataset.json"
-    if not path.exists():
-        return ""
-    return json.loads(path.read_text(encoding="utf-8")).get("notice", "")
-
-
-__all__ = ["Candidate", "DatasetError", "MANIFEST_COLUMNS", "ScanResult", "dataset_notice",
-           "load_manifest", "prepare_dataset", "scan_tree", "split_indices"]
+__all__ = ["Candidate", "DatasetError", "MANIFEST_COLUMNS", "ScanResult", 
+           "prepare_dataset", "scan_tree", "split_indices"]

@@ -6,13 +6,43 @@ is a fast read of small PNGs; nothing here decodes a full-size original.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
-from artstyle.data.catalogue import load_manifest
+from artstyle import paths
+
+
+
+def load_manifest(prepared_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read ``manifest.csv`` and ``classes.json`` written by the ``prepare`` stage.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of str)
+        The manifest, every column read as text except ``width`` and ``height``
+        (class names such as ``1`` or ``10`` stay the strings they are in
+        ``classes.json``), and the class list in label order.
+    """
+    prepared_dir = Path(prepared_dir)
+    manifest = pd.read_csv(prepared_dir / paths.MANIFEST_NAME, keep_default_na=False, dtype=str)
+    for column in ("width", "height"):
+        if column in manifest:
+            manifest[column] = manifest[column].astype(int)
+    classes = json.loads((prepared_dir / paths.CLASSES_NAME).read_text(encoding="utf-8"))
+    return manifest, classes
+
+
+def dataset_notice(prepared_dir: str | Path) -> str:
+    """The provenance notice (e.g. "synthetic") recorded by ``prepare``; '' when none."""
+    path = Path(prepared_dir) / paths.DATASET_NAME
+    if not path.exists():
+        return ""
+    return json.loads(path.read_text(encoding="utf-8")).get("notice", "")
 
 
 @dataclass(frozen=True)

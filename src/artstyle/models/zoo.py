@@ -11,13 +11,13 @@ stage address layers by name:
 ``cnn``
     ``augment`` (optional) -> ``rescale`` -> ``block<i>_conv1`` (3x3, ReLU) ->
     ``block<i>_bn`` -> ``block<i>_pool`` for each entry of ``conv_filters`` ->
-    ``gap`` -> [``feature_norm``] -> ``conv_dropout`` -> ``embedding`` (Dense, ReLU) ->
+    ``gap`` -> [``feature_norm``] -> ``pooled_dropout`` -> ``embedding`` (Dense, ReLU) ->
     ``dropout`` -> ``predictions`` (softmax).
 ``vgg19_transfer``
     ``augment`` -> ``vgg19_preprocess`` (:class:`VGG19Preprocess`, equal to
     ``keras.applications.vgg19.preprocess_input``) -> ``vgg19`` (the ImageNet base,
     Simonyan & Zisserman 2015, no top) -> ``gap`` -> [``feature_norm``] ->
-    ``conv_dropout`` -> ``embedding`` -> ``dropout`` -> ``predictions``.
+    ``pooled_dropout`` -> ``embedding`` -> ``dropout`` -> ``predictions``.
 
 ``feature_norm`` (LayerNormalization, only when the spec's ``feature_norm`` is
 ``"layer"``) rescales each pooled feature vector: frozen ImageNet features have a
@@ -32,22 +32,7 @@ import keras
 from keras import layers
 
 from artstyle.config import ModelSpec
-
-IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
-
-
-@keras.saving.register_keras_serializable(package="artstyle")
-class VGG19Preprocess(layers.Layer):
-    """RGB [0, 255] -> BGR minus the ImageNet channel means ("caffe" mode).
-
-    Equal to ``keras.applications.vgg19.preprocess_input`` on float input, but a real
-    layer so that saved models load without ``safe_mode=False``.
-    """
-
-    def call(self, inputs):
-        bgr = keras.ops.flip(inputs, axis=-1)
-        return bgr - keras.ops.convert_to_tensor(IMAGENET_MEAN_BGR, dtype=bgr.dtype)
-
+from artstyle.models.vgg19 import VGG19Preprocess, build_vgg19_notop
 
 def _augmentation(seed: int) -> keras.Sequential:
     """Label-preserving augmentation for paintings: flips, small rotations, zoom, contrast."""
@@ -63,7 +48,7 @@ def _head(x, spec: ModelSpec, n_classes: int):
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if spec.feature_norm == "layer":
         x = layers.LayerNormalization(name="feature_norm")(x)
-    x = layers.Dropout(spec.conv_dropout, name="conv_dropout")(x)
+    x = layers.Dropout(spec.pooled_dropout, name="pooled_dropout")(x)
     x = layers.Dense(spec.dense_units, activation="relu", name="embedding")(x)
     x = layers.Dropout(spec.dropout, name="dropout")(x)
     return layers.Dense(n_classes, activation="softmax", name="predictions")(x)
@@ -75,7 +60,7 @@ def build_cnn(spec: ModelSpec, n_classes: int, *, seed: int = 0, name: str = "cn
     Parameters
     ----------
     spec : ModelSpec
-        ``conv_filters`` (one conv block per entry), ``conv_dropout``, ``dense_units``,
+        ``conv_filters`` (one conv block per entry), ``pooled_dropout``, ``dense_units``,
         ``dropout``, ``augmentation``.
     n_classes : int
         Number of art movements (softmax width).
@@ -110,17 +95,15 @@ def build_vgg19_transfer(spec: ModelSpec, n_classes: int, weights_path: str | Pa
     n_classes : int
         Number of art movements.
     weights_path : path or None
-        Keras ``.weights.h5`` of the no-top VGG19 (stage ``pretrained``); ``None`` keeps
-        random weights (tests only).
+        Keras ``.weights.h5`` of the no-top VGG19 (stage ``pretrained``); ``None`` gives
+        seeded random weights (tests only).
 
     Returns
     -------
     keras.Model
         As :func:`build_cnn`; the nested base model is the layer named ``vgg19``.
     """
-    base = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
-    if weights_path is not None:
-        base.load_weights(str(weights_path))
+    base = build_vgg19_notop(weights_path, seed=seed)
     base.trainable = False
     inputs = keras.Input((None, None, 3), name="image")
     x = _augmentation(seed)(inputs) if spec.augmentation else inputs
@@ -166,5 +149,12 @@ def build_model(spec: ModelSpec, n_classes: int, *, seed: int = 0, name: str = "
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a saved zoo model (registers :class:`VGG19Preprocess` first by importing this module)."""
+    """Load a saved zoo model (``VGG19Preprocess`` is registered by importing this module).
+
+    Returns
+    -------
+    keras.Model
+        Uncompiled; input (batch, H, W, 3) float RGB in [0, 255], output class
+        probabilities (batch, n_classes).
+    """
     return keras.saving.load_model(str(path), compile=False)

@@ -1,0 +1,189 @@
+"""The speed machinery of style transfer: cheaper image gradients, same loss.
+
+The loss-and-gradient pass needs the gradient with respect to the *image* only.
+:class:`PlainConvChain` runs a backbone that is a chain of stride-1 'same'
+convolutions and max-pools (VGG19) as plain ``tf.nn`` ops whose input gradient is a
+forward convolution with the flipped kernel (the transposed convolution, Dumoulin &
+Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285,
+section 4), cheaper on CPUs than TensorFlow's stock ``Conv2DBackpropInput``;
+:func:`fast_gram_matrix` gives the Gram matrix a one-product gradient. Values equal
+the plain definitions in :mod:`artstyle.nst.losses` within float32 rounding; measured
+speed-ups are in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def fast_gram_matrix(features: Any) -> Any:
+    """:func:`artstyle.nst.losses.gram_matrix` with a hand-written gradient.
+
+    One matrix product ``F^T F / (H * W)`` forward and one backward,
+    ``dL/dF = F (dL/dG + dL/dG^T) / (H * W)``, where TensorFlow differentiates the
+    tutorial's ``tf.einsum("bijc,bijd->bcd", F, F)`` with two einsums and transposes.
+    The values equal :func:`~artstyle.nst.losses.gram_matrix`'s within float32 rounding.
+
+    Parameters
+    ----------
+    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
+
+    Returns
+    -------
+    tf.Tensor float32, shape (C, C) or (B, C, C).
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not of rank 3 or 4.
+    """
+    import tensorflow as tf
+
+    f = tf.cast(tf.convert_to_tensor(features), tf.float32)
+    if f.shape.rank == 3:
+        return fast_gram_matrix(f[None])[0]
+    if f.shape.rank != 4:
+        raise ValueError(f"features must have rank 3 or 4; got shape {f.shape}")
+    shape = tf.shape(f)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+
+    @tf.custom_gradient
+    def gram(flat):  # (B, H*W, C) -> (B, C, C)
+        def grad(dg):
+            return tf.matmul(flat, dg + tf.linalg.matrix_transpose(dg)) / positions
+
+        return tf.matmul(flat, flat, transpose_a=True) / positions, grad
+
+    return gram(tf.reshape(f, (shape[0], -1, shape[3])))
+
+
+class PlainConvChain:
+    """A chain of stride-1 'same' convolutions (ReLU or linear) and max-pools, with a
+    cheaper gradient with respect to the input.
+
+    The loss-and-gradient pass of style transfer needs the gradient with respect to the
+    *image* only; TensorFlow's stock CPU kernel for it (``Conv2DBackpropInput``) costs
+    more than the forward convolutions (profile in ``docs/benchmarks.md``). For a stride-1 convolution with an odd ``kh x kw`` kernel ``K`` and 'same' padding,
+    the gradient with respect to its input is itself a stride-1 'same' *forward*
+    convolution of the upstream gradient with ``K`` flipped in both spatial axes and its
+    input/output channels swapped (the transposed convolution, Dumoulin & Visin, "A
+    guide to convolution arithmetic for deep learning", arXiv:1603.07285, section 4).
+    Each convolution here is a ``tf.custom_gradient`` that computes exactly that, with
+    the ReLU mask folded in; max-pools keep TensorFlow's own gradient. Values are the
+    same as the Keras model's, gradients equal within float32 rounding (relative
+    difference ~1e-7 on VGG19). No gradient flows to the weights: they are read once, at construction.
+
+    Use :meth:`from_model`, which returns ``None`` when the model is not such a chain.
+    Calling the object with a float32 tensor (B, H, W, C_in) returns the list of the
+    requested layers' outputs (B, H_l, W_l, C_l), like the truncated Keras model.
+    """
+
+    def __init__(self, steps: Sequence[tuple[str, Callable[[Any], Any]]], outputs: Sequence[str]):
+        self.steps = list(steps)
+        self.outputs = tuple(outputs)
+
+    @staticmethod
+    def _conv_step(layer: Any) -> Callable[[Any], Any] | None:
+        import tensorflow as tf
+
+        cfg = layer.get_config()
+        kh, kw = (int(k) for k in cfg["kernel_size"])
+        activation = cfg.get("activation")
+        if (tuple(cfg.get("strides", (1, 1))) != (1, 1) or cfg.get("padding") != "same"
+                or tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1) or int(cfg.get("groups", 1)) != 1
+                or cfg.get("data_format", "channels_last") != "channels_last"
+                or kh % 2 == 0 or kw % 2 == 0 or activation not in ("relu", "linear")):
+            return None
+        weights = layer.get_weights()
+        kernel = np.asarray(weights[0], np.float32)
+        bias = tf.constant(np.asarray(weights[1], np.float32)) if len(weights) > 1 else None
+        forward_kernel = tf.constant(kernel)
+        # (kh, kw, C_in, C_out) -> flipped spatially, channels swapped: (kh, kw, C_out, C_in)
+        input_grad_kernel = tf.constant(np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))))
+        relu = activation == "relu"
+
+        @tf.custom_gradient
+        def conv(x):
+            y = tf.nn.conv2d(x, forward_kernel, 1, "SAME")
+            if bias is not None:
+                y = tf.nn.bias_add(y, bias)
+            if relu:
+                y = tf.nn.relu(y)
+
+            def grad(dy):
+                if relu:
+                    dy = tf.raw_ops.ReluGrad(gradients=dy, features=y)
+                return tf.nn.conv2d(dy, input_grad_kernel, 1, "SAME")
+
+            return y, grad
+
+        return conv
+
+    @staticmethod
+    def _pool_step(layer: Any) -> Callable[[Any], Any] | None:
+        import tensorflow as tf
+
+        cfg = layer.get_config()
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            return None
+        pool = tuple(int(v) for v in cfg["pool_size"])
+        strides = tuple(int(v) for v in (cfg.get("strides") or pool))
+        padding = str(cfg.get("padding", "valid")).upper()
+        return lambda x: tf.nn.max_pool2d(x, pool, strides, padding)
+
+    @classmethod
+    def from_model(cls, model: Any, outputs: Sequence[str]) -> PlainConvChain | None:
+        """The chain equivalent of ``model`` up to the deepest of ``outputs``, or ``None``.
+
+        ``model`` qualifies when its top-level layers are an input layer followed by
+        ``Conv2D`` (stride 1, 'same', odd kernel, no dilation or groups, ReLU or linear)
+        and ``MaxPooling2D`` layers, each fed by the one before (checked numerically
+        against the model on a small random image: any mismatch gives ``None``), as the
+        Keras VGG16/VGG19 feature stacks.
+        """
+        import tensorflow as tf
+
+        missing = set(outputs)
+        steps: list[tuple[str, Callable[[Any], Any]]] = []
+        for layer in model.layers:
+            if not missing:
+                break
+            kind = type(layer).__name__
+            if kind == "InputLayer":
+                continue
+            step = (cls._conv_step(layer) if kind == "Conv2D"
+                    else cls._pool_step(layer) if kind == "MaxPooling2D" else None)
+            if step is None:
+                logger.debug("%s: layer %r (%s) is not part of a plain conv chain; using Keras gradients",
+                             model.name, layer.name, kind)
+                return None
+            steps.append((layer.name, step))
+            missing.discard(layer.name)
+        if missing:
+            return None
+        chain = cls(steps, outputs)
+        probe = np.random.default_rng(0).uniform(0.0, 255.0, (1, 37, 45, 3)).astype(np.float32)
+        try:
+            ours = chain(tf.constant(probe))
+            theirs = model(probe, training=False)
+            theirs = theirs if isinstance(theirs, (list, tuple)) else [theirs]
+            same = len(ours) == len(theirs) and all(
+                np.allclose(a.numpy(), np.asarray(b), rtol=1e-4, atol=1e-4 * (1.0 + float(np.abs(b).max())))
+                for a, b in zip(ours, theirs))
+        except Exception as exc:  # noqa: BLE001 - any failure means "not this chain"
+            logger.debug("%s: plain conv chain check failed (%s); using Keras gradients", model.name, exc)
+            return None
+        return chain if same else None
+
+    def __call__(self, x: Any) -> list[Any]:
+        found = {}
+        for name, step in self.steps:
+            x = step(x)
+            found[name] = x
+        return [found[name] for name in self.outputs]

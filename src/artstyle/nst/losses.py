@@ -1,0 +1,165 @@
+"""The Gatys et al. loss, read top to bottom as in the keras.io neural style transfer example.
+
+L. A. Gatys, A. S. Ecker, M. Bethge, "A Neural Algorithm of Artistic Style",
+arXiv:1508.06576 (2015); the definitions and weights follow the TensorFlow core
+tutorial "Neural style transfer" (https://www.tensorflow.org/tutorials/generative/style_transfer)::
+
+    L(x) = content_weight / |C| * sum_{l in C} mean((F_l(x) - F_l(p))**2)
+         + style_weight   / |S| * sum_{l in S} mean((G_l(x) - G_l(a))**2)
+         + tv_weight * TV(x)
+
+* ``x`` is the image in RGB **[0, 1] units**; the extractor sees ``255 * x``.
+* ``F_l`` is the feature map of layer ``l``, shape (1, H_l, W_l, C_l); ``mean`` is over
+  all its elements.
+* ``G_l = F_l^T F_l / (H_l * W_l)``: the Gram matrix is normalised once, by the number
+  of positions (:func:`gram_matrix`); ``mean`` over the C_l x C_l entries then divides
+  by C_l**2 as an averaging. With this normalisation ``style_weight`` does not depend on
+  the image size. (Gatys et al., eq. 4, ``E_l = sum((G'_l - A'_l)**2) / (4 N_l**2 M_l**2)``
+  with un-normalised Grams ``G' = M_l G``, equals ``mean((G_l - A_l)**2) / 4`` here.)
+* ``TV`` is the anisotropic total variation of the image in [0, 1] units
+  (``tf.image.total_variation``); it grows with the number of pixels, so ``tv_weight``
+  depends on the resolution.
+
+The defaults of the weights live in :class:`artstyle.config.LossWeights`. The terms
+that :class:`StyleTransferLoss` returns are the **weighted** ones, so
+``content + style + tv == total``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from artstyle.config import LossWeights
+from artstyle.images import as_rgb_uint8
+from artstyle.nst.fast_gradient import fast_gram_matrix
+
+
+def gram_matrix(features: Any) -> Any:
+    """Gram matrix of a feature map, normalised ONCE by the number of positions ``H * W``.
+
+    ``G[c, d] = sum_{i, j} F[i, j, c] * F[i, j, d] / (H * W)``, as the TensorFlow
+    tutorial (Gatys et al. 2015, eq. 3, without their normalisation).
+
+    Parameters
+    ----------
+    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
+
+    Returns
+    -------
+    tf.Tensor float32, shape (C, C) or (B, C, C).
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not of rank 3 or 4.
+    """
+    import tensorflow as tf
+
+    f = tf.cast(tf.convert_to_tensor(features), tf.float32)
+    if f.shape.rank == 3:
+        return gram_matrix(f[None])[0]
+    if f.shape.rank != 4:
+        raise ValueError(f"features must have rank 3 or 4; got shape {f.shape}")
+    shape = tf.shape(f)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    return tf.einsum("bijc,bijd->bcd", f, f) / positions
+
+
+def style_loss(gram: Any, target_gram: Any) -> Any:
+    """Style loss of one layer: mean squared difference of two Gram matrices.
+
+    Parameters
+    ----------
+    gram, target_gram : (C, C) or (B, C, C)
+        :func:`gram_matrix` of the image's and of the style painting's features.
+
+    Returns
+    -------
+    scalar tf.Tensor (float32).
+    """
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.square(tf.cast(gram, tf.float32) - tf.cast(target_gram, tf.float32)))
+
+
+def content_loss(features: Any, target: Any) -> Any:
+    """Content loss of one layer: mean squared difference of feature maps (scalar tf.Tensor).
+
+    ``features`` and ``target`` must have the same shape, e.g. (1, H, W, C).
+    """
+    import tensorflow as tf
+
+    f = tf.cast(features, tf.float32)
+    return tf.reduce_mean(tf.square(f - tf.cast(target, tf.float32)))
+
+
+def total_variation_loss(image: Any) -> Any:
+    """Anisotropic total variation: sum of absolute differences of neighbouring pixels.
+
+    ``sum |x[i+1, j] - x[i, j]| + sum |x[i, j+1] - x[i, j]|`` over all channels (and
+    images of a batch), as ``tf.image.total_variation`` summed over the batch.
+
+    Parameters
+    ----------
+    image : (H, W, C) or (B, H, W, C), in the units the caller uses (stylize: [0, 1]).
+
+    Returns
+    -------
+    scalar tf.Tensor (float32).
+    """
+    import tensorflow as tf
+
+    x = tf.cast(image, tf.float32)
+    return tf.reduce_sum(tf.image.total_variation(x))
+
+
+class StyleTransferLoss:
+    """The Gatys loss for one content/style pair at one working size (module docstring).
+
+    Parameters
+    ----------
+    extractor : artstyle.nst.FeatureExtractor
+        Its ``fast_gradient`` picks :func:`artstyle.nst.fast_gradient.fast_gram_matrix`
+        (same values, cheaper gradient) instead of :func:`gram_matrix`.
+    content, style : numpy.ndarray (H, W, 3) uint8 at working size
+        (:func:`artstyle.nst.inputs.prepare_images`).
+    weights : artstyle.config.LossWeights
+        ``content_weight``, ``style_weight``, ``tv_weight``.
+
+    Calling it with an image ``x`` of shape (1, H, W, 3), float32 RGB in [0, 1] (same
+    H, W as ``content``) returns a dict of scalar tensors ``total``, ``content``,
+    ``style``, ``tv`` (weighted terms). Traceable inside a ``tf.function``.
+    """
+
+    def __init__(self, extractor: Any, content: np.ndarray, style: np.ndarray,
+                 weights: LossWeights = LossWeights()):
+        import tensorflow as tf
+
+        self.extractor = extractor
+        self.content_weight = float(weights.content_weight)
+        self.style_weight = float(weights.style_weight)
+        self.tv_weight = float(weights.tv_weight)
+        # The speed machinery beside the plain definition: the same Gram matrix with a
+        # hand-written gradient when the extractor asks for it (nst.fast_gradient).
+        self.gram = fast_gram_matrix if extractor.fast_gradient else gram_matrix
+        content = as_rgb_uint8(content, what="content image")
+        style = as_rgb_uint8(style, what="style image")
+        self.shape = content.shape
+        c_feats, _ = extractor(tf.constant(content[None], tf.float32))
+        _, s_feats = extractor(tf.constant(style[None], tf.float32))
+        self.content_targets = [tf.constant(f) for f in c_feats]
+        self.style_targets = [tf.constant(self.gram(f)) for f in s_feats]
+
+    def __call__(self, image01: Any) -> dict[str, Any]:
+        import tensorflow as tf
+
+        c_feats, s_feats = self.extractor(image01 * 255.0)
+        c = tf.add_n([content_loss(f, t) for f, t in zip(c_feats, self.content_targets, strict=True)])
+        s = tf.add_n([style_loss(self.gram(f), t)
+                      for f, t in zip(s_feats, self.style_targets, strict=True)])
+        c = self.content_weight / len(c_feats) * c
+        s = self.style_weight / len(s_feats) * s
+        tv = self.tv_weight * total_variation_loss(image01)
+        return {"total": c + s + tv, "content": c, "style": s, "tv": tv}
