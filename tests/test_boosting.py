@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from artstyle.config import BoosterParams
 from artstyle.boosting import (
     booster_device,
     check_training_classes,
@@ -161,9 +162,13 @@ def _blobs(n_per_class: int, seed: int, classes=(0, 1, 2), d: int = 6):
     return np.vstack(X).astype(np.float32), np.array(y)
 
 
-FIT = dict(n_classes=3, device="cpu", seed=7, n_estimators=60, max_depth=3,
-           learning_rate=0.3, subsample=0.8, colsample_bytree=0.8,
-           early_stopping_rounds=5, n_jobs=1, classes=CLASSES)
+BOOSTER = BoosterParams(n_estimators=60, max_depth=3, learning_rate=0.3, subsample=0.8,
+                        colsample_bytree=0.8, early_stopping_rounds=5)
+FIT = dict(n_classes=3, device="cpu", seed=7, n_jobs=1, classes=CLASSES, params=BOOSTER)
+
+
+def _booster(**changes) -> BoosterParams:
+    return BOOSTER.model_copy(update=changes)
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +219,7 @@ def test_fit_refuses_training_split_missing_a_class(toy):
 
 def test_fit_without_validation_uses_all_rounds(toy):
     X_tr, y_tr, *_ = toy
-    params = {**FIT, "early_stopping_rounds": None, "n_estimators": 8}
+    params = {**FIT, "params": _booster(early_stopping_rounds=None, n_estimators=8)}
     model, info = fit_booster(X_tr, y_tr, None, None, **params)
     assert info["n_rounds"] == 8 and info["best_iteration"] == 7
     assert info["best_score"] is None and info["val_mlogloss"] == []
@@ -226,7 +231,8 @@ def test_fit_maps_gpu_hist(toy):
     X_tr, y_tr, X_val, y_val, *_ = toy
     with pytest.warns(DeprecationWarning):
         _, info = fit_booster(X_tr, y_tr, X_val, y_val,
-                              **{**FIT, "n_estimators": 3}, tree_method="gpu_hist")
+                              **{**FIT, "params": _booster(n_estimators=3,
+                                                           tree_method="gpu_hist")})
     assert info["tree_method"] == "hist"
 
 
@@ -235,8 +241,8 @@ def test_actual_device_is_read_back_after_xgboost_falls_back(toy):
         pytest.skip("a usable GPU is present; XGBoost will not fall back to the CPU")
     X_tr, y_tr, X_val, y_val, *_ = toy
     with pytest.warns(UserWarning):  # XGBoost's own "No visible GPU" warning
-        _, info = fit_booster(X_tr, y_tr, X_val, y_val, **{**FIT, "device": "cuda",
-                                                           "n_estimators": 3})
+        _, info = fit_booster(X_tr, y_tr, X_val, y_val,
+                              **{**FIT, "device": "cuda", "params": _booster(n_estimators=3)})
     assert info["device_requested"] == "cuda"
     assert info["device"] == "cpu"
 

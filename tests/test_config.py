@@ -29,7 +29,10 @@ def test_repository_params_are_valid():
 @pytest.mark.parametrize("mutate, key, message", [
     (lambda r: r["base"].update(sed=1), "base.sed", "unknown key"),
     (lambda r: r["models"]["best_cnn"].update(dropuot=0.2), "models.best_cnn.dropuot", "unknown key"),
-    (lambda r: r["base"].pop("seed"), "base.seed", "missing key"),
+    (lambda r: r["models"].update(extra={"input_size": 32}), "models.extra.family", "missing key"),
+    (lambda r: r["prepare"].update(test_fraction=0), "prepare.test_fraction", "greater than 0"),
+    (lambda r: r["prepare"].update(val_fraction=0.0), "prepare.val_fraction", "greater than 0"),
+    (lambda r: r["stylize"].update(scales=[1.0, 0.5]), "stylize.scales", "end in 1.0"),
     (lambda r: r["prepare"].update(val_fraction="lots"), "prepare.val_fraction", ""),
     (lambda r: r["data"].update(source="pandora99"), "data.source", ""),
     (lambda r: r.pop("stylize"), "stylize", "missing key"),
@@ -106,3 +109,29 @@ def test_dvc_yaml_paths_match_paths_module():
     for p in (paths.RAW, paths.PREPARED, paths.PRETRAINED, paths.MODELS_TABLE, paths.DATA_REPORT,
               paths.TRAIN_REPORTS, paths.EVAL_REPORTS, paths.COMPARE):
         assert p.as_posix() in text, p
+
+
+@pytest.mark.parametrize("group, old, new", [
+    ("models.best_cnn", "warmup_epochs", "start_from_epoch"),
+    ("models.best_cnn", "conv_dropout", "pooled_dropout"),
+    ("stylize", "iterations", "max_evaluations"),
+    ("stylize", "schedule", "scales"),
+])
+def test_renamed_key_names_the_new_key(group, old, new):
+    raw = copy.deepcopy(RAW)
+    node = raw
+    for part in group.split("."):
+        node = node[part]
+    node[old] = node.pop(new)
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert f"{group}.{old}: renamed: write {group}.{new}" in str(err.value)
+
+
+def test_omitted_keys_take_the_schema_defaults():
+    raw = copy.deepcopy(RAW)
+    del raw["boost"]["n_estimators"], raw["stylize"]["max_side"], raw["base"]["seed"]
+    params = parse_params(raw)
+    assert params.boost.n_estimators == 300
+    assert params.stylize.max_side == 512
+    assert params.base.seed == 42

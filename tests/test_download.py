@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from artstyle import http_download
 from artstyle.data import download as dl
-from artstyle.data.download import (ChecksumError, DownloadError, UnsafeArchiveError,
-                                    class_key, download_file, fetch_raw, import_folder,
-                                    safe_extract_zip, select_classes)
+from artstyle.data.archive import UnsafeArchiveError, import_folder, safe_extract_zip
+from artstyle.data.download import class_key, fetch_raw, select_classes
+from artstyle.http_download import ChecksumError, DownloadError, download_file
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -680,7 +681,7 @@ def test_interrupted_download_keeps_part_and_resumes(server, pandora_zip, tmp_pa
     def interrupt(seconds):  # Ctrl-C during the wait before the first retry
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dl.time, "sleep", interrupt)
+    monkeypatch.setattr(http_download.time, "sleep", interrupt)
     with pytest.raises(KeyboardInterrupt):
         download_file(url, tmp_path / "a.zip", **FAST)
     half = len(pandora_zip) // 2

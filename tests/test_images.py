@@ -14,11 +14,11 @@ import pytest
 from PIL import Image, ImageFile
 
 import image_factory as fac
+from artstyle.hashing import sha256_file
 from artstyle.images import (
     IMAGENET_MEAN_RGB,
     REJECTION_REASONS,
     ImageRejected,
-    content_hash,
     fit_within,
     is_hidden_or_system,
     load_rgb,
@@ -293,15 +293,15 @@ def test_rejection_is_a_valueerror_and_picklable():
 # ------------------------------------------------------------------ helpers / resize
 
 
-def test_content_hash(tmp_path):
+def test_sha256_file(tmp_path):
     (tmp_path / "abc").write_bytes(b"abc")
-    assert content_hash(tmp_path / "abc") == (
+    assert sha256_file(tmp_path / "abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
     a = fac.make_rgb_jpeg(tmp_path / "a.jpg")
     b = fac.make_png_named_jpg(tmp_path / "b.jpg")
-    assert content_hash(str(a)) == hashlib.sha256(a.read_bytes()).hexdigest()
-    assert content_hash(a) != content_hash(b)
+    assert sha256_file(str(a)) == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert sha256_file(a) != sha256_file(b)
 
 
 def test_fit_within():

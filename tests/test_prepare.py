@@ -10,15 +10,19 @@ import pytest
 from PIL import Image
 
 import image_factory
+from artstyle.config import PrepareParams
 from artstyle.data.catalogue import DatasetError, prepare_dataset, scan_tree, split_indices
 from artstyle.io import read_json
 
 
 def _prepare(raw, tmp_path, **kw):
-    args = dict(image_size=32, max_pixels=image_factory.TREE_MAX_PIXELS, val_fraction=0.25,
-                test_fraction=0.25, group_by_artist=False, seed=0, progress=False)
-    args.update(kw)
-    return prepare_dataset(raw, tmp_path / "prepared", tmp_path / "report", **args)
+    fields = set(PrepareParams.model_fields)
+    params = PrepareParams(**{"max_pixels": image_factory.TREE_MAX_PIXELS, "val_fraction": 0.25,
+                              "test_fraction": 0.25, "group_by_artist": False,
+                              **{k: v for k, v in kw.items() if k in fields}})
+    args = {"image_size": 32, "seed": 0, "progress": False,
+            **{k: v for k, v in kw.items() if k not in fields}}
+    return prepare_dataset(raw, tmp_path / "prepared", tmp_path / "report", params=params, **args)
 
 
 @pytest.fixture()

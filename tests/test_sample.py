@@ -97,7 +97,7 @@ def test_refuses_to_replace_foreign_folder(tmp_path: Path):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError):
-        generate_sample(out, images_per_class=1, side=32, progress=False)
+        generate_sample(out, images_per_class=1, side=32, seed=0, progress=False)
     assert (out / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
 
@@ -110,7 +110,8 @@ def test_refuses_to_replace_foreign_folder(tmp_path: Path):
 ])
 def test_rejects_bad_arguments(tmp_path: Path, kwargs):
     with pytest.raises(ValueError):
-        generate_sample(tmp_path / "x", progress=False, **kwargs)
+        generate_sample(tmp_path / "x", progress=False,
+                        **{"images_per_class": 1, "side": 32, "seed": 0, **kwargs})
     assert not (tmp_path / "x").exists()
 
 

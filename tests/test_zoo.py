@@ -32,7 +32,7 @@ def test_vgg19_head_feature_norm(norm, present):
     model = build_model(_spec(feature_norm=norm), 3, name="m")
     names = [layer.name for layer in model.layers]
     assert ("feature_norm" in names) is present
-    head = ["gap", *(["feature_norm"] if present else []), "conv_dropout", "embedding",
+    head = ["gap", *(["feature_norm"] if present else []), "pooled_dropout", "embedding",
             "dropout", "predictions"]
     assert names[-len(head):] == head
     assert model.get_layer("vgg19").trainable is False

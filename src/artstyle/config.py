@@ -232,6 +232,13 @@ class TransferParams(_Strict):
     # L-BFGS: optimise Fourier coefficients with gains (f/f_max)^-p; 0 = the pixels.
     fourier_exponent: Annotated[float, Field(ge=0, le=2)] = 0.25
 
+    @model_validator(mode="after")
+    def _one_evaluation_per_scale(self) -> "TransferParams":
+        if self.max_evaluations < len(self.scales):
+            raise ValueError(f"max_evaluations ({self.max_evaluations}) must be at least one "
+                             f"per scale ({len(self.scales)} scales)")
+        return self
+
 
 class StylizeParams(TransferParams):
     """Stage ``stylize``: Gatys neural style transfer over contents x styles x backbones."""

@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from artstyle.errors import ArtstyleError
+from artstyle.imagenet import IMAGENET_MEAN_RGB
 from artstyle.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -92,9 +93,6 @@ REJECTION_REASONS: tuple[str, ...] = (
     "decode_error",  # recognised format but corrupt / undecodable / unsupported mode
 )
 
-#: ImageNet mean colour (RGB, 0..255) of the VGG "caffe" preprocessing (Simonyan &
-#: Zisserman 2015); used as letterbox padding so the padding is ~0 after mean subtraction.
-IMAGENET_MEAN_RGB: tuple[int, int, int] = (124, 117, 104)
 
 _WHITE = (255, 255, 255, 255)
 _RESAMPLE = Image.Resampling.LANCZOS

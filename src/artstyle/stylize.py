@@ -192,7 +192,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per output: backbone, content, style, style movement, predicted
-        movement, style hit, SSIM, losses, iterations, seconds, size.
+        movement, style hit, SSIM, losses, evaluations, seconds, size.
     """
     from artstyle.data.dataset import dataset_notice, load_manifest
     from artstyle.io import atomic_dir, write_json

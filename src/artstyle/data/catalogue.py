@@ -33,8 +33,10 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from tqdm.auto import tqdm
 
 from artstyle import images, paths
+from artstyle.hashing import sha256_file
 from artstyle.figures import new_figure, save_figure, set_title
 from artstyle.io import atomic_dir, write_json
+from artstyle.config import PrepareParams
 from artstyle.errors import ArtstyleError
 
 logger = logging.getLogger(__name__)
@@ -132,7 +134,7 @@ class _Decoded:
 
 
 def _decode(c: Candidate, image_size: int, max_pixels: int) -> _Decoded:
-    digest = images.content_hash(c.path)
+    digest = sha256_file(c.path)
     try:
         img = images.load_rgb(c.path, max_pixels=max_pixels)
     except images.ImageRejected as err:
@@ -217,9 +219,9 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
 
 
 def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: str | Path, *,
-                    image_size: int, max_pixels: int, val_fraction: float, test_fraction: float,
-                    group_by_artist: bool, seed: int, dataset_notice: str = "",
-                    workers: int | None = None, progress: bool = True) -> dict:
+                    image_size: int, seed: int, params: PrepareParams = PrepareParams(),
+                    dataset_notice: str = "", workers: int | None = None,
+                    progress: bool = True) -> dict:
     """Validate, de-duplicate, split and store every painting of a raw tree.
 
     Parameters
@@ -234,11 +236,13 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         Output: ``summary.json`` (numbers only, a DVC metric), ``summary.md``,
         ``rejects.csv``, ``duplicates.csv`` and ``class_distribution.png``.
     image_size : int
-        Side in pixels of the stored squares.
-    max_pixels : int
-        Decoding limit per image; see :func:`artstyle.images.load_rgb`.
-    val_fraction, test_fraction, group_by_artist, seed
-        See :func:`split_indices`.
+        Side in pixels of the stored squares (``base.image_size``).
+    seed : int
+        Seed of the split (``base.seed``).
+    params : artstyle.config.PrepareParams
+        ``max_pixels`` (decoding limit per image, :func:`artstyle.images.load_rgb`),
+        ``val_fraction``, ``test_fraction`` and ``group_by_artist``
+        (:func:`split_indices`); defaults from the params schema.
     dataset_notice : str
         Shown in every report (e.g. that the data is synthetic).
 
@@ -252,6 +256,7 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
     DatasetError
         No classes, or a class too small to split after rejects and conflicts.
     """
+    max_pixels, group_by_artist = params.max_pixels, params.group_by_artist
     t0 = time.perf_counter()
     scan = scan_tree(raw_dir)
     logger.info("found %d classes and %d files under %s", len(scan.classes),
@@ -305,8 +310,8 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         labels = [d.candidate.cls for d in kept]
         groups = ([d.candidate.artist or f"?{d.candidate.relpath}" for d in kept]
                   if group_by_artist else None)
-        split = split_indices(labels, groups, val_fraction=val_fraction,
-                              test_fraction=test_fraction, seed=seed)
+        split = split_indices(labels, groups, val_fraction=params.val_fraction,
+                              test_fraction=params.test_fraction, seed=seed)
         manifest = pd.DataFrame({
             "path": [f"{paths.IMAGES_DIRNAME}/{d.content_hash}.png" for d in kept],
             "class": labels,

@@ -14,7 +14,7 @@ The pieces, usable on their own:
     Pick class folders by name, case- and separator-insensitively.
 :func:`fetch_raw`
     The single entry point the stage calls for every source except ``sample``:
-    :func:`artstyle.http.download_file` then :func:`artstyle.data.archive.safe_extract_zip`
+    :func:`artstyle.http_download.download_file` then :func:`artstyle.data.archive.safe_extract_zip`
     for Pandora, :func:`artstyle.data.archive.import_folder` for ``folder``.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from artstyle.data.archive import check_no_overlap, import_folder, safe_extract_zip
 from artstyle.hashing import normalise_sha256, sha256_file
-from artstyle.http import ChecksumError, DownloadError, download_file
+from artstyle.http_download import ChecksumError, DownloadError, download_file
 from artstyle.images import is_hidden_or_system
 from artstyle.io import atomic_dir
 

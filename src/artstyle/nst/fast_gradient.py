@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from artstyle.nst.losses import feature_batch
+
 logger = logging.getLogger(__name__)
 
 
@@ -45,13 +47,8 @@ def fast_gram_matrix(features: Any) -> Any:
     """
     import tensorflow as tf
 
-    f = tf.cast(tf.convert_to_tensor(features), tf.float32)
-    if f.shape.rank == 3:
-        return fast_gram_matrix(f[None])[0]
-    if f.shape.rank != 4:
-        raise ValueError(f"features must have rank 3 or 4; got shape {f.shape}")
+    f, positions, single = feature_batch(features)
     shape = tf.shape(f)
-    positions = tf.cast(shape[1] * shape[2], tf.float32)
 
     @tf.custom_gradient
     def gram(flat):  # (B, H*W, C) -> (B, C, C)
@@ -60,7 +57,8 @@ def fast_gram_matrix(features: Any) -> Any:
 
         return tf.matmul(flat, flat, transpose_a=True) / positions, grad
 
-    return gram(tf.reshape(f, (shape[0], -1, shape[3])))
+    out = gram(tf.reshape(f, (shape[0], -1, shape[3])))
+    return out[0] if single else out
 
 
 class PlainConvChain:

@@ -33,7 +33,6 @@ import numpy as np
 
 from artstyle.config import LossWeights
 from artstyle.images import as_rgb_uint8
-from artstyle.nst.fast_gradient import fast_gram_matrix
 
 
 def gram_matrix(features: Any) -> Any:
@@ -57,14 +56,38 @@ def gram_matrix(features: Any) -> Any:
     """
     import tensorflow as tf
 
+    f, positions, single = feature_batch(features)
+    gram = tf.einsum("bijc,bijd->bcd", f, f) / positions
+    return gram[0] if single else gram
+
+
+def feature_batch(features: Any) -> tuple[Any, Any, bool]:
+    """A feature map as a float32 batch, its number of positions, and whether it was single.
+
+    Parameters
+    ----------
+    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
+
+    Returns
+    -------
+    (tf.Tensor (B, H, W, C) float32, tf.Tensor scalar float32 ``H * W``, bool)
+        The batch (B = 1 for a single map), ``H * W``, and True for a rank-3 input.
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not of rank 3 or 4.
+    """
+    import tensorflow as tf
+
     f = tf.cast(tf.convert_to_tensor(features), tf.float32)
-    if f.shape.rank == 3:
-        return gram_matrix(f[None])[0]
+    single = f.shape.rank == 3
+    if single:
+        f = f[None]
     if f.shape.rank != 4:
         raise ValueError(f"features must have rank 3 or 4; got shape {f.shape}")
     shape = tf.shape(f)
-    positions = tf.cast(shape[1] * shape[2], tf.float32)
-    return tf.einsum("bijc,bijd->bcd", f, f) / positions
+    return f, tf.cast(shape[1] * shape[2], tf.float32), single
 
 
 def style_loss(gram: Any, target_gram: Any) -> Any:
@@ -136,6 +159,8 @@ class StyleTransferLoss:
     def __init__(self, extractor: Any, content: np.ndarray, style: np.ndarray,
                  weights: LossWeights = LossWeights()):
         import tensorflow as tf
+
+        from artstyle.nst.fast_gradient import fast_gram_matrix
 
         self.extractor = extractor
         self.content_weight = float(weights.content_weight)

@@ -1,4 +1,4 @@
-"""Tests of artstyle.style_transfer (Gatys neural style transfer).
+"""Tests of artstyle.nst (Gatys neural style transfer) and the VGG preprocessing it uses.
 
 Random-weight extractors and tiny images only: no download, a few seconds each.
 """
@@ -13,7 +13,17 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from artstyle import style_transfer as st
+from pydantic import ValidationError
+
+from artstyle.config import INITS, LossWeights, TransferParams
+from artstyle.models.vgg19 import vgg_deprocess, vgg_preprocess
+from artstyle.nst import (FeatureExtractor, StyleTransferDiverged, StyleTransferLoss, content_loss,
+                          default_own_cnn_layers, gram_matrix, plot_losses, save_panel,
+                          ssim_to_content, style_loss, stylize, total_variation_loss)
+from artstyle.nst import losses as nst_losses
+from artstyle.nst.fast_gradient import fast_gram_matrix
+from artstyle.nst.fourier import fourier_image, fourier_scale
+from artstyle.nst.inputs import match_colour, prepare_images
 
 
 def _tiny_cnn(fixed: tuple[int, int] | None = None, seed: int = 0) -> keras.Model:
@@ -35,13 +45,13 @@ def _tiny_cnn(fixed: tuple[int, int] | None = None, seed: int = 0) -> keras.Mode
 
 
 @pytest.fixture(scope="module")
-def tiny_extractor() -> st.FeatureExtractor:
-    return st.FeatureExtractor.from_model(_tiny_cnn(), content_layers=["c2"], style_layers=["c1", "c2", "c3"])
+def tiny_extractor() -> FeatureExtractor:
+    return FeatureExtractor.from_model(_tiny_cnn(), content_layers=["c2"], style_layers=["c1", "c2", "c3"])
 
 
 @pytest.fixture(scope="module")
-def vgg_random() -> st.FeatureExtractor:
-    return st.FeatureExtractor.vgg19(None, seed=0)
+def vgg_random() -> FeatureExtractor:
+    return FeatureExtractor.vgg19(None, seed=0)
 
 
 def _smooth_image(h: int, w: int, seed: int) -> np.ndarray:
@@ -69,62 +79,67 @@ def test_vgg_preprocess_equals_keras_preprocess_input():
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
     expected = keras.applications.vgg19.preprocess_input(img.astype(np.float32).copy())
-    np.testing.assert_allclose(st.vgg_preprocess(img), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(vgg_preprocess(img), expected, rtol=0, atol=1e-4)
     as_float = rng.uniform(0, 255, (4, 6, 3)).astype(np.float32)
     expected = keras.applications.vgg19.preprocess_input(as_float.copy())
-    np.testing.assert_allclose(st.vgg_preprocess(as_float), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(vgg_preprocess(as_float), expected, rtol=0, atol=1e-4)
     # the tensor path (used inside tf.function) gives the same numbers
-    np.testing.assert_allclose(st.vgg_preprocess(tf.constant(as_float)).numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(vgg_preprocess(tf.constant(as_float)).numpy(), expected, atol=1e-4)
     # first output channel is blue minus its ImageNet mean
-    assert st.vgg_preprocess(np.array([[[10, 20, 30]]], np.uint8))[0, 0, 0] == pytest.approx(30 - 103.939)
+    assert vgg_preprocess(np.array([[[10, 20, 30]]], np.uint8))[0, 0, 0] == pytest.approx(30 - 103.939)
 
 
 def test_vgg_deprocess_inverts_within_one_grey_level_and_clips():
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
-    back = st.vgg_deprocess(st.vgg_preprocess(img))
+    back = vgg_deprocess(vgg_preprocess(img))
     assert back.dtype == np.uint8 and back.shape == img.shape
     assert np.abs(back.astype(int) - img.astype(int)).max() <= 1
-    far = st.vgg_preprocess(np.zeros((1, 2, 3), np.uint8)) + np.array([[[500.0, 500.0, 500.0],
+    far = vgg_preprocess(np.zeros((1, 2, 3), np.uint8)) + np.array([[[500.0, 500.0, 500.0],
                                                                         [-500.0, -500.0, -500.0]]])
-    out = st.vgg_deprocess(far)
+    out = vgg_deprocess(far)
     np.testing.assert_array_equal(out, [[[255, 255, 255], [0, 0, 0]]])
 
 
 # ----------------------------------------------------------------------- losses
 
 
-def test_gram_matrix_hand_computed():
+GRAMS = pytest.mark.parametrize("gram", [gram_matrix, fast_gram_matrix], ids=["plain", "fast"])
+
+
+@GRAMS
+def test_gram_matrix_hand_computed(gram):
     f = np.zeros((2, 2, 2), np.float32)
     f[..., 0] = [[1, 2], [3, 4]]
     f[..., 1] = [[0, 1], [1, 0]]
     # G[c, d] = sum_ij F[i, j, c] F[i, j, d] / (H * W), H * W = 4
     expected = np.array([[30 / 4, 5 / 4], [5 / 4, 2 / 4]])
-    np.testing.assert_allclose(st.gram_matrix(f).numpy(), expected, rtol=1e-6)
-    batched = st.gram_matrix(np.stack([f, 2 * f]))
+    np.testing.assert_allclose(gram(f).numpy(), expected, rtol=1e-6)
+    batched = gram(np.stack([f, 2 * f]))
     assert batched.shape == (2, 2, 2)
     np.testing.assert_allclose(batched.numpy()[1], 4 * expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="rank 3 or 4"):
+        gram(np.zeros((4, 4), np.float32))
 
-    np.testing.assert_allclose(st.gram_matrix(f, fast_gradient=False).numpy(), expected, rtol=1e-6)
 
-
-@pytest.mark.parametrize("fast_gradient", [True, False])
-def test_gram_matrix_gradient_hand_computed(fast_gradient):
+@GRAMS
+def test_gram_matrix_gradient_hand_computed(gram):
     # L = sum(M * G) with a non-symmetric M: dL/dF[i, j, c] = sum_d F[i, j, d] (M[c, d] + M[d, c]) / (H * W)
     f = np.arange(2 * 3 * 2, dtype=np.float32).reshape(1, 2, 3, 2) - 5.0
     m = np.array([[1.0, 2.0], [-3.0, 0.5]], np.float32)
     x = tf.constant(f)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        total = tf.reduce_sum(m * st.gram_matrix(x, fast_gradient=fast_gradient)[0])
+        total = tf.reduce_sum(m * gram(x)[0])
     expected = f @ (m + m.T).T / 6.0
     np.testing.assert_allclose(tape.gradient(total, x).numpy(), expected, rtol=1e-6, atol=1e-6)
+
 
 def test_content_loss_hand_value():
     f = np.array([1, 2, 3, 4], np.float32).reshape(1, 2, 2, 1)
     t = np.array([0, 3, 1, 4], np.float32).reshape(1, 2, 2, 1)
     # differences 1, -1, 2, 0 -> mean of squares (1 + 1 + 4 + 0) / 4
-    assert float(st.content_loss(f, t)) == pytest.approx(1.5)
+    assert float(content_loss(f, t)) == pytest.approx(1.5)
 
 
 def test_style_loss_hand_value_and_self_is_zero(tiny_extractor):
@@ -133,11 +148,12 @@ def test_style_loss_hand_value_and_self_is_zero(tiny_extractor):
     f[..., 1] = [[0, 1], [1, 0]]
     zero_gram = np.zeros((2, 2), np.float32)
     # mean of squared Gram entries: (7.5^2 + 2 * 1.25^2 + 0.5^2) / 4
-    assert float(st.style_loss(f, zero_gram)) == pytest.approx((56.25 + 3.125 + 0.25) / 4)
-    assert float(st.style_loss(f, st.gram_matrix(f))) == 0.0
+    assert float(style_loss(gram_matrix(f), zero_gram)) == pytest.approx((56.25 + 3.125 + 0.25) / 4)
+    assert float(style_loss(zero_gram, gram_matrix(f))) == pytest.approx((56.25 + 3.125 + 0.25) / 4)
+    assert float(style_loss(gram_matrix(f), gram_matrix(f))) == 0.0
 
     img = _smooth_image(24, 20, seed=3)
-    loss = st.StyleTransferLoss(tiny_extractor, img, img)
+    loss = StyleTransferLoss(tiny_extractor, img, img)
     terms = loss(tf.constant(img[None] / 255.0, tf.float32))
     assert float(terms["style"]) == pytest.approx(0.0, abs=1e-6 * float(terms["tv"]) + 1e-6)
     assert float(terms["content"]) == pytest.approx(0.0, abs=1e-3)
@@ -148,8 +164,8 @@ def test_style_loss_hand_value_and_self_is_zero(tiny_extractor):
 def test_total_variation_hand_value():
     img = np.array([[0, 1, 3], [2, 2, 2]], np.float32).reshape(1, 2, 3, 1)
     # horizontal |1-0| + |3-1| + 0 + 0 = 3; vertical |2-0| + |2-1| + |2-3| = 4
-    assert float(st.total_variation_loss(img)) == pytest.approx(7.0)
-    assert float(st.total_variation_loss(img[0])) == pytest.approx(7.0)
+    assert float(total_variation_loss(img)) == pytest.approx(7.0)
+    assert float(total_variation_loss(img[0])) == pytest.approx(7.0)
 
 
 # ----------------------------------------------------------------------- extractor
@@ -166,7 +182,7 @@ def test_match_colour_gives_the_reference_mean_and_covariance():
     image = np.clip(_smooth_image(30, 40, seed=1) * 0.4 + 70, 0, 255).astype(np.uint8)
     mix = np.array([[0.3, 0.1, 0.0], [0.2, 0.25, 0.05], [0.0, 0.1, 0.35]])
     reference = np.clip(rng.normal(0, 40, (25, 17, 3)) @ mix.T + (150, 110, 90), 0, 255).astype(np.uint8)
-    out = st.match_colour(image, reference, eps=1e-12)
+    out = match_colour(image, reference, eps=1e-12)
     assert out.shape == (30, 40, 3) and out.dtype == np.float32
     assert 0.0 < out.min() and out.max() < 1.0  # nothing clipped, so the statistics are exact
     mu_out, cov_out = _colour_stats(out)
@@ -180,44 +196,48 @@ def test_match_colour_gives_the_reference_mean_and_covariance():
 
 def test_match_colour_of_an_image_with_itself_is_the_identity_and_flat_images_stay_finite():
     image = _smooth_image(20, 24, seed=2)
-    np.testing.assert_allclose(st.match_colour(image, image, eps=1e-12), image / 255.0, atol=1e-6)
+    np.testing.assert_allclose(match_colour(image, image, eps=1e-12), image / 255.0, atol=1e-6)
     flat = np.full((8, 9, 3), 77, np.uint8)
-    out = st.match_colour(flat, image)
+    out = match_colour(flat, image)
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out[0, 0], image.reshape(-1, 3).mean(0) / 255.0, atol=1e-6)
     grey = np.repeat(_smooth_image(10, 10, seed=3)[..., :1], 3, axis=-1)  # singular covariance
-    assert np.all(np.isfinite(st.match_colour(grey, image)))
+    assert np.all(np.isfinite(match_colour(grey, image)))
 
 
 @pytest.mark.parametrize("init, fourier_exponent",
-                         [("colour_matched", 0.25), ("content", 0.25), ("colour_matched", 0.0)])
+                         [("colour_matched", 0.25), ("content", 0.25), ("colour_matched", 0.0),
+                          ("noise", 0.25)])
 def test_stylize_starts_from_the_chosen_image(tiny_extractor, init, fourier_exponent):
     content, style = _smooth_image(24, 32, seed=4), _stripes(30, 30)
+    settings = TransferParams(max_evaluations=3, init=init, fourier_exponent=fourier_exponent)
     # the working-size images (the style is scaled to the content's area)
-    content_w, style_w = st.prepare_images(content, style, min_side=tiny_extractor.min_side)
-    start = st.match_colour(content_w, style_w) if init == "colour_matched" else content_w / 255.0
-    expected = st.StyleTransferLoss(tiny_extractor, content_w, style_w)(
-        tf.constant(start[None], tf.float32))["total"]
-    result = st.stylize(content, style, extractor=tiny_extractor, iterations=3, init=init,
-                        fourier_exponent=fourier_exponent)
+    content_w, style_w = prepare_images(content, style, max_side=settings.max_side,
+                                        min_side=tiny_extractor.min_side)
+    starts = {"colour_matched": lambda: match_colour(content_w, style_w),
+              "content": lambda: content_w / 255.0,
+              "noise": lambda: np.random.default_rng(7).uniform(0, 1, content_w.shape)}
+    expected = StyleTransferLoss(tiny_extractor, content_w, style_w)(
+        tf.constant(starts[init]()[None], tf.float32))["total"]
+    result = stylize(content, style, extractor=tiny_extractor, settings=settings, seed=7)
     assert result.extra["init"] == init and result.extra["fourier_exponent"] == fourier_exponent
     assert result.history[0]["total"] == pytest.approx(float(expected), rel=1e-5)
-    assert st.DEFAULT_INIT == "colour_matched"
+    assert TransferParams().init == "colour_matched"
 
 
 def test_fourier_scale_gains():
-    gain = st.fourier_scale(6, 8, 0.5)
+    gain = fourier_scale(6, 8, 0.5)
     assert gain.shape == (6, 5) and gain.dtype == np.float32
     f_max = np.hypot(0.5, 0.5)  # the corner (Nyquist, Nyquist) frequency, in cycles per pixel
     assert gain[3, 4] == pytest.approx(1.0) and gain.min() == pytest.approx(1.0)
     # DC and the lowest frequency (1/8 cycle per pixel along x) share the floor's gain
     assert gain[0, 0] == pytest.approx((f_max / (1 / 8)) ** 0.5) and gain[0, 1] == pytest.approx(gain[0, 0])
     assert gain[1, 0] == pytest.approx((f_max / (1 / 6)) ** 0.5)
-    np.testing.assert_array_equal(st.fourier_scale(5, 7, 0.0), np.ones((5, 4), np.float32))
+    np.testing.assert_array_equal(fourier_scale(5, 7, 0.0), np.ones((5, 4), np.float32))
     with pytest.raises(ValueError, match="exponent"):
-        st.fourier_scale(4, 4, -1.0)
+        fourier_scale(4, 4, -1.0)
     with pytest.raises(ValueError, match="size"):
-        st.fourier_scale(0, 4, 0.25)
+        fourier_scale(0, 4, 0.25)
 
 
 @pytest.mark.parametrize("h, w", [(7, 10), (9, 5)])
@@ -225,28 +245,27 @@ def test_fourier_image_is_start_plus_the_change_its_coefficients_encode(h, w):
     rng = np.random.default_rng(3)
     start = rng.uniform(0.3, 0.7, (1, h, w, 3)).astype(np.float32)
     change = rng.uniform(-0.2, 0.2, (h, w, 3))
-    gain = st.fourier_scale(h, w, 0.25)
+    gain = fourier_scale(h, w, 0.25)
     spectrum = np.fft.rfft2(change.transpose(2, 0, 1)) / np.sqrt(h * w) / gain
     coeffs = np.stack([spectrum.real, spectrum.imag], -1).astype(np.float32)
-    image = st.fourier_image(tf.constant(coeffs), tf.constant(start), tf.constant(gain)).numpy()
+    image = fourier_image(tf.constant(coeffs), tf.constant(start), tf.constant(gain)).numpy()
     np.testing.assert_allclose(image, start + change[None], atol=1e-5)
-    zero = st.fourier_image(tf.zeros_like(coeffs), tf.constant(start), tf.constant(gain)).numpy()
+    zero = fourier_image(tf.zeros_like(coeffs), tf.constant(start), tf.constant(gain)).numpy()
     np.testing.assert_allclose(zero, start, atol=1e-6)
-    clipped = st.fourier_image(tf.constant(coeffs * 20), tf.constant(start), tf.constant(gain)).numpy()
+    clipped = fourier_image(tf.constant(coeffs * 20), tf.constant(start), tf.constant(gain)).numpy()
     assert clipped.min() == 0.0 and clipped.max() == 1.0
 
 
 @pytest.mark.parametrize("exponent", [0.0, 0.25])
 def test_lbfgs_in_pixels_and_in_fourier_space_descends(tiny_extractor, exponent):
     content, style = _smooth_image(24, 32, seed=4), _stripes(30, 30)
-    result = st.stylize(content, style, extractor=tiny_extractor, iterations=12, fourier_exponent=exponent)
+    result = stylize(content, style, extractor=tiny_extractor,
+                     settings=TransferParams(max_evaluations=12, fourier_exponent=exponent))
     assert result.final_loss < 0.85 * result.history[0]["total"]  # the start image's loss
     best = result.best_record  # the saved image's loss terms, not the last line-search trial's
     assert best["total"] == result.final_loss == min(r["total"] for r in result.history)
     assert best["content"] + best["style"] + best["tv"] == pytest.approx(best["total"], rel=1e-5)
-    assert st.DEFAULT_FOURIER_EXPONENT == 0.25
-    with pytest.raises(ValueError, match="fourier_exponent"):
-        st.stylize(content, style, extractor=tiny_extractor, iterations=1, fourier_exponent=-0.5)
+    assert TransferParams().fourier_exponent == 0.25
 
 
 def test_vgg19_extractor_layers_and_min_side(vgg_random):
@@ -259,7 +278,7 @@ def test_vgg19_extractor_layers_and_min_side(vgg_random):
 
 
 
-def _image_gradient(extractor: st.FeatureExtractor, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+def _image_gradient(extractor: FeatureExtractor, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Features of ``image`` (H, W, 3) in [0, 255] and the gradient of sum(features**2) w.r.t. it."""
     x = tf.constant(image[None].astype(np.float32))
     with tf.GradientTape() as tape:
@@ -269,7 +288,7 @@ def _image_gradient(extractor: st.FeatureExtractor, image: np.ndarray) -> tuple[
     return [f.numpy() for f in content + style], tape.gradient(total, x).numpy()[0]
 
 
-def _assert_same_features_and_gradient(fast: st.FeatureExtractor, stock: st.FeatureExtractor,
+def _assert_same_features_and_gradient(fast: FeatureExtractor, stock: FeatureExtractor,
                                        image: np.ndarray) -> None:
     assert fast.chain is not None and stock.chain is None
     f_fast, g_fast = _image_gradient(fast, image)
@@ -281,14 +300,17 @@ def _assert_same_features_and_gradient(fast: st.FeatureExtractor, stock: st.Feat
 
 
 def test_vgg19_runs_as_a_plain_conv_chain_with_the_same_values_and_image_gradient(vgg_random):
-    stock = st.FeatureExtractor.vgg19(None, seed=0, fast_gradient=False)
+    stock = FeatureExtractor.vgg19(None, seed=0, fast_gradient=False)
     _assert_same_features_and_gradient(vgg_random, stock, _smooth_image(23, 37, seed=3).astype(np.float32))
     # and through the whole style-transfer loss
     content, style = _smooth_image(19, 26, seed=1), _stripes(30, 30)
-    x = tf.constant(st.match_colour(content, style)[None].astype(np.float32))
+    x = tf.constant(match_colour(content, style)[None].astype(np.float32))
     grads = []
     for ex in (vgg_random, stock):
-        loss = st.StyleTransferLoss(ex, content, style, content_weight=1e4, style_weight=1e-2, tv_weight=30)
+        loss = StyleTransferLoss(ex, content, style,
+                                 weights=LossWeights(content_weight=1e4, style_weight=1e-2, tv_weight=30))
+        # the hand-written Gram gradient goes with the hand-written image gradient
+        assert loss.gram is (fast_gram_matrix if ex.fast_gradient else gram_matrix)
         with tf.GradientTape() as tape:
             tape.watch(x)
             total = loss(x)["total"]
@@ -305,8 +327,8 @@ def test_plain_conv_chain_odd_kernels_linear_no_bias_and_strided_pools():
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="p")(x)
     x = keras.layers.Conv2D(6, 1, padding="same", activation="relu", name="b", kernel_initializer=he(1))(x)
     model = keras.Model(inputs, x)
-    fast = st.FeatureExtractor.from_model(model, content_layers=["b"], style_layers=["a", "b"])
-    stock = st.FeatureExtractor.from_model(model, content_layers=["b"], style_layers=["a", "b"],
+    fast = FeatureExtractor.from_model(model, content_layers=["b"], style_layers=["a", "b"])
+    stock = FeatureExtractor.from_model(model, content_layers=["b"], style_layers=["a", "b"],
                                            fast_gradient=False)
     _assert_same_features_and_gradient(fast, stock, _smooth_image(17, 22, seed=5).astype(np.float32) - 127.5)
 
@@ -322,25 +344,26 @@ def test_other_layers_keep_the_keras_gradient(layer):
     inputs = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inputs)
     model = keras.Model(inputs, layer(x))
-    ex = st.FeatureExtractor.from_model(model, content_layers=["x"], style_layers=["a", "x"])
+    ex = FeatureExtractor.from_model(model, content_layers=["x"], style_layers=["a", "x"])
     assert ex.chain is None
     content, _ = ex(np.zeros((1, 12, 12, 3), np.float32))
     assert content[0].shape[0] == 1
-    assert st.FeatureExtractor.from_model(_tiny_cnn(), content_layers=["c2"], style_layers=["c1"]).chain is None
+    assert FeatureExtractor.from_model(_tiny_cnn(), content_layers=["c2"], style_layers=["c1"]).chain is None
+
 
 def test_unknown_layer_is_a_clear_error():
     with pytest.raises(ValueError, match="nope"):
-        st.FeatureExtractor.from_model(_tiny_cnn(), content_layers=["nope"], style_layers=["c1"])
+        FeatureExtractor.from_model(_tiny_cnn(), content_layers=["nope"], style_layers=["c1"])
 
 
 def test_own_cnn_default_layers_earlier_content_deeper_style():
-    content, style = st.default_own_cnn_layers(_tiny_cnn())
+    content, style = default_own_cnn_layers(_tiny_cnn())
     assert content == ("c1",)
     assert style == ("c2", "c3")
 
 
 def test_fixed_size_own_cnn_is_rebuilt_flexible():
-    ex = st.FeatureExtractor.from_model(_tiny_cnn(fixed=(64, 64)), content_layers=["c2"],
+    ex = FeatureExtractor.from_model(_tiny_cnn(fixed=(64, 64)), content_layers=["c2"],
                                         style_layers=["c1", "c3"])
     assert ex.input_size is None and ex.min_side == 4
     content, style = ex(np.zeros((1, 20, 36, 3), np.float32))
@@ -357,11 +380,12 @@ def test_fixed_size_cnn_that_cannot_be_rebuilt_resizes_inside(caplog):
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="b",
                             kernel_initializer=keras.initializers.HeNormal(1))(x)
     model = keras.Model(inputs, x)
-    with caplog.at_level(logging.WARNING, logger="artstyle.style_transfer"):
-        ex = st.FeatureExtractor.from_model(model, content_layers=["a"], style_layers=["b"])
+    with caplog.at_level(logging.WARNING, logger="artstyle.nst.extractor"):
+        ex = FeatureExtractor.from_model(model, content_layers=["a"], style_layers=["b"])
     assert ex.input_size == (16, 16)
-    assert "resized" in caplog.text
-    result = st.stylize(_smooth_image(30, 22, 0), _stripes(20, 20), extractor=ex, iterations=3)
+    assert any(r.name == "artstyle.nst.extractor" and "resized" in r.getMessage() for r in caplog.records)
+    result = stylize(_smooth_image(30, 22, 0), _stripes(20, 20), extractor=ex,
+                     settings=TransferParams(max_evaluations=3))
     assert result.image.shape == (30, 22, 3)
 
 
@@ -371,24 +395,27 @@ def test_fixed_size_cnn_that_cannot_be_rebuilt_resizes_inside(caplog):
 def test_sizes_odd_and_opposite_aspect_ratios(tiny_extractor):
     content = _smooth_image(301, 199, seed=4)
     style = _stripes(120, 480)
-    c, s = st.prepare_images(content, style, max_side=512, min_side=4)
+    c, s = prepare_images(content, style, max_side=512, min_side=4)
     assert c.shape == (301, 199, 3)
     assert s.shape[0] * 4 == pytest.approx(s.shape[1], abs=4)  # 1:4 kept, not stretched
     assert s.shape[0] * s.shape[1] == pytest.approx(301 * 199, rel=0.02)  # area matched
-    c_small, _ = st.prepare_images(content, style, max_side=100, min_side=4)
+    c_small, _ = prepare_images(content, style, max_side=100, min_side=4)
     assert c_small.shape == (100, 66, 3)
 
-    result = st.stylize(content, style, extractor=tiny_extractor, iterations=1, max_side=512)
+    result = stylize(content, style, extractor=tiny_extractor,
+                     settings=TransferParams(max_evaluations=1, max_side=512))
     assert result.image.shape == (301, 199, 3) and result.image.dtype == np.uint8
     assert result.style_shape == s.shape[:2]
 
 
 def test_too_small_input_is_upscaled_to_the_minimum(vgg_random, caplog):
     content = _smooth_image(16, 12, seed=5)
-    with caplog.at_level(logging.WARNING, logger="artstyle.style_transfer"):
-        result = st.stylize(content, _stripes(40, 40), extractor=vgg_random, iterations=2)
+    with caplog.at_level(logging.WARNING, logger="artstyle.nst.inputs"):
+        result = stylize(content, _stripes(40, 40), extractor=vgg_random,
+                         settings=TransferParams(max_evaluations=2))
     assert result.image.shape == (21, 16, 3)  # shorter side 12 -> 16, aspect 4:3 kept
-    assert "minimum side of 16 px" in caplog.text
+    assert any(r.name == "artstyle.nst.inputs" and r.levelno == logging.WARNING
+               and "minimum side of 16 px" in r.getMessage() for r in caplog.records)
     assert np.isfinite(result.final_loss)
 
 
@@ -399,31 +426,36 @@ def test_too_small_input_is_upscaled_to_the_minimum(vgg_random, caplog):
 def test_optimisers_reduce_the_loss(tiny_extractor, optimizer):
     content = _smooth_image(28, 36, seed=6)
     style = _stripes(32, 32)
-    result = st.stylize(content, style, extractor=tiny_extractor, optimizer=optimizer,
-                        iterations=12, learning_rate=0.05, init="content")
+    result = stylize(content, style, extractor=tiny_extractor,
+                     settings=TransferParams(optimizer=optimizer, max_evaluations=12, learning_rate=0.05,
+                                             init="content"))
     totals = [r["total"] for r in result.history]
-    assert result.iterations == len(result.history) >= 12
+    assert result.evaluations == len(result.history) >= 12
+    assert result.optimizer == optimizer
     assert result.final_loss < 0.8 * totals[0]
     assert result.history[-1]["seconds"] <= result.seconds
     for key in ("step", "seconds", "total", "content", "style", "tv"):
         assert key in result.history[0]
 
 
-def test_coarse_to_fine_schedule(tiny_extractor):
+def test_coarse_to_fine_scales(tiny_extractor):
     content = _smooth_image(40, 32, seed=7)
-    result = st.stylize(content, _stripes(30, 30), extractor=tiny_extractor, iterations=(4, 3),
-                        schedule=(0.5, 1.0), init="noise", seed=3)
+    result = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
+                     settings=TransferParams(max_evaluations=7, scales=[0.5, 1.0], init="noise"), seed=3)
     sizes = [(r["stage"], r["height"], r["width"]) for r in result.history]
     assert sizes[0] == (0, 20, 16) and sizes[-1] == (1, 40, 32)
-    assert result.iterations == 7 and result.image.shape == (40, 32, 3)
+    assert result.evaluations == 7 and result.image.shape == (40, 32, 3)
+    # max_evaluations is a total over the scales: equal shares, the remainder to the last
+    assert [r["scale"] for r in result.history] == [0.5] * 3 + [1.0] * 4
     # a callback stopping in the coarse stage still yields an output of the full size
-    early = st.stylize(content, _stripes(30, 30), extractor=tiny_extractor, iterations=(4, 3),
-                       schedule=(0.5, 1.0), callback=lambda record: record["step"] >= 2)
-    assert early.iterations == 2 and early.image.shape == (40, 32, 3)
+    early = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
+                    settings=TransferParams(max_evaluations=7, scales=[0.5, 1.0]),
+                    callback=lambda record: record["step"] >= 2)
+    assert early.evaluations == 2 and early.image.shape == (40, 32, 3)
     assert early.extra["stop_reason"] == "callback"
 
 
-@pytest.mark.parametrize("fourier_exponent", [0.0, st.DEFAULT_FOURIER_EXPONENT])
+@pytest.mark.parametrize("fourier_exponent", [0.0, TransferParams().fourier_exponent])
 def test_higher_tv_weight_gives_smoother_output(tiny_extractor, fourier_exponent):
     # Start from noise so there is high-frequency variance for the TV term to remove.
     content = _smooth_image(32, 32, seed=8)
@@ -434,9 +466,10 @@ def test_higher_tv_weight_gives_smoother_output(tiny_extractor, fourier_exponent
         lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
         return float(lap.var())
 
-    variances = [high_frequency_variance(st.stylize(
-        content, style, extractor=tiny_extractor, tv_weight=w, init="noise", seed=1,
-        iterations=20, fourier_exponent=fourier_exponent).image) for w in (0.0, 1.0, 10.0, 100.0)]
+    settings = TransferParams(init="noise", max_evaluations=20, fourier_exponent=fourier_exponent)
+    variances = [high_frequency_variance(stylize(
+        content, style, extractor=tiny_extractor, settings=settings, weights=LossWeights(tv_weight=w),
+        seed=1).image) for w in (0.0, 1.0, 10.0, 100.0)]
     # measured: 2.07e4, 1.0e3, 48, 16 (Fourier 0.25); 2.07e4, 314, 30, 22 (pixels)
     assert variances[0] > variances[1] > variances[2] > variances[3]
 
@@ -447,8 +480,8 @@ class _Poison:
     def __init__(self, monkeypatch, at_step: int | None):
         self.var = tf.Variable(0.0)
         self.at_step = at_step
-        original = st.total_variation_loss
-        monkeypatch.setattr(st, "total_variation_loss", lambda img: original(img) + self.var)
+        original = nst_losses.total_variation_loss
+        monkeypatch.setattr(nst_losses, "total_variation_loss", lambda img: original(img) + self.var)
         if at_step is None:
             self.var.assign(float("nan"))
 
@@ -461,38 +494,78 @@ class _Poison:
 def test_nan_loss_recovers_last_good_image(tiny_extractor, monkeypatch, caplog, optimizer):
     poison = _Poison(monkeypatch, at_step=4)
     content = _smooth_image(24, 24, seed=9)
-    with caplog.at_level(logging.WARNING, logger="artstyle.style_transfer"):
-        result = st.stylize(content, _stripes(24, 24), extractor=tiny_extractor, optimizer=optimizer,
-                            iterations=20, callback=poison.callback)
+    with caplog.at_level(logging.WARNING, logger="artstyle.nst.optimise"):
+        result = stylize(content, _stripes(24, 24), extractor=tiny_extractor,
+                         settings=TransferParams(optimizer=optimizer, max_evaluations=20),
+                         callback=poison.callback)
     assert result.diverged
-    assert result.iterations == 5  # 4 good evaluations, the 5th is NaN -> stop
+    assert result.evaluations == 5  # 4 good evaluations, the 5th is NaN -> stop
     assert np.isnan(result.history[-1]["total"])
     assert result.image.dtype == np.uint8 and result.image.std() > 1.0
     assert np.isfinite(result.final_loss)
-    assert "non-finite" in caplog.text
+    assert any(r.name == "artstyle.nst.optimise" and "non-finite" in r.getMessage() for r in caplog.records)
+    assert any(r.name == "artstyle.nst.optimise" and "diverged" in r.getMessage() for r in caplog.records)
 
 
 def test_nan_loss_raises_when_asked(tiny_extractor, monkeypatch):
     poison = _Poison(monkeypatch, at_step=2)
-    with pytest.raises(st.StyleTransferDiverged, match="non-finite"):
-        st.stylize(_smooth_image(24, 24, 10), _stripes(24, 24), extractor=tiny_extractor,
-                   iterations=10, callback=poison.callback, on_divergence="raise")
+    with pytest.raises(StyleTransferDiverged, match="non-finite"):
+        stylize(_smooth_image(24, 24, 10), _stripes(24, 24), extractor=tiny_extractor,
+                settings=TransferParams(max_evaluations=10), callback=poison.callback,
+                on_divergence="raise")
 
 
 def test_nan_from_the_start_never_returns_an_image(tiny_extractor, monkeypatch):
     _Poison(monkeypatch, at_step=None)
-    with pytest.raises(st.StyleTransferDiverged, match="no usable image"):
-        st.stylize(_smooth_image(24, 24, 11), _stripes(24, 24), extractor=tiny_extractor, iterations=5)
+    with pytest.raises(StyleTransferDiverged, match="no usable image"):
+        stylize(_smooth_image(24, 24, 11), _stripes(24, 24), extractor=tiny_extractor,
+                settings=TransferParams(max_evaluations=5))
 
 
-def test_bad_arguments_are_rejected(tiny_extractor):
+@pytest.mark.parametrize("key, value", [
+    ("optimizer", "sgd"),
+    ("init", "random"),
+    ("scales", [1.0, 0.5]),        # not increasing
+    ("scales", [0.25, 0.5]),       # does not end in 1.0
+    ("scales", [0.0, 1.0]),        # a scale must be > 0
+    ("max_evaluations", 0),
+    ("learning_rate", 0.0),
+    ("max_side", 8),
+    ("fourier_exponent", -0.5),
+    ("fourier_exponent", float("nan")),
+    ("iterations", 10),            # renamed: max_evaluations
+    ("schedule", [0.5, 1.0]),      # renamed: scales
+])
+def test_transfer_params_refuse_bad_settings(key, value):
+    with pytest.raises(ValidationError, match=key):
+        TransferParams(**{key: value})
+
+
+def test_transfer_params_accept_every_init_and_coarse_to_fine_scales():
+    assert INITS == ("colour_matched", "content", "noise")
+    assert [TransferParams(init=init).init for init in INITS] == list(INITS)
+    assert TransferParams(scales=[0.25, 0.5, 1.0]).scales == [0.25, 0.5, 1.0]
+    assert TransferParams().scales == []  # one scale
+    assert issubclass(ValidationError, ValueError)
+
+
+@pytest.mark.parametrize("key", ["content_weight", "style_weight", "tv_weight"])
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_loss_weights_refuse_negative_or_non_finite_weights(key, value):
+    with pytest.raises(ValidationError, match=key):
+        LossWeights(**{key: value})
+    assert getattr(LossWeights(**{key: 0.0}), key) == 0.0
+
+
+def test_stylize_rejects_bad_images_and_arguments(tiny_extractor):
     img = _smooth_image(20, 20, 12)
-    with pytest.raises(ValueError, match="optimizer"):
-        st.stylize(img, img, extractor=tiny_extractor, optimizer="sgd")
-    with pytest.raises(ValueError, match="schedule"):
-        st.stylize(img, img, extractor=tiny_extractor, schedule=(1.0, 0.5))
     with pytest.raises(ValueError, match="shape"):
-        st.stylize(img[..., 0:2], img, extractor=tiny_extractor)
+        stylize(img[..., 0:2], img, extractor=tiny_extractor)
+    with pytest.raises(ValueError, match="on_divergence"):
+        stylize(img, img, extractor=tiny_extractor, on_divergence="ignore")
+    # The schema refuses fewer evaluations than scales before any work starts.
+    with pytest.raises(ValidationError, match="at least one per scale"):
+        TransferParams(max_evaluations=2, scales=[0.25, 0.5, 1.0])
 
 
 # ----------------------------------------------------------------------- evaluation & outputs
@@ -500,21 +573,21 @@ def test_bad_arguments_are_rejected(tiny_extractor):
 
 def test_ssim_to_content():
     img = _smooth_image(40, 30, 13)
-    assert st.ssim_to_content(img, img) == pytest.approx(1.0)
+    assert ssim_to_content(img, img) == pytest.approx(1.0)
     noisy = np.clip(img + np.random.default_rng(0).normal(0, 60, img.shape), 0, 255).astype(np.uint8)
-    assert st.ssim_to_content(noisy, img) < 0.6
+    assert ssim_to_content(noisy, img) < 0.6
 
 
 def test_panel_and_loss_plot_are_written(tmp_path):
     from PIL import Image
 
     img = _smooth_image(40, 30, 14)
-    panel = st.save_panel(img, _stripes(20, 60), img, tmp_path / "out" / "panel.png")
+    panel = save_panel(img, _stripes(20, 60), img, tmp_path / "out" / "panel.png")
     assert Image.open(panel).size[0] > Image.open(panel).size[1]
     history = [{"step": i, "seconds": 0.1 * i, "total": 10.0 / i, "content": 1.0, "style": 9.0 / i,
                 "tv": 0.0} for i in range(1, 6)]
-    curve = st.plot_losses(history, tmp_path / "losses.png")
-    multi = st.plot_losses({"a": history, "b": history}, tmp_path / "multi.png", hline=2.0)
+    curve = plot_losses(history, tmp_path / "losses.png")
+    multi = plot_losses({"a": history, "b": history}, tmp_path / "multi.png", hline=2.0)
     for path in (curve, multi):
         assert Image.open(path).format == "PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["losses.png", "multi.png", "out"]
