@@ -49,16 +49,18 @@ def wrap_to_width(text: str, width_in: float, fontsize: float) -> str:
 
 
 def set_title(ax: Any, title: str, notice: str = "", *, fontsize: float = 10) -> None:
-    """Title ``ax`` with ``title`` and, below it, the dataset ``notice``, both wrapped.
+    """Title ``ax`` with ``title`` and put the dataset ``notice`` as a caption below the figure.
 
-    The wrap width is the figure's width, so the whole text stays inside the image
-    (with :func:`save_figure`'s tight bounding box).
+    Both are wrapped to the figure's width, so the whole text stays inside the image
+    (:func:`save_figure` writes a bounding box tight around every artist, the caption
+    included); the plot itself keeps its size.
     """
-    width = ax.get_figure().get_figwidth() * 0.95
-    text = wrap_to_width(title, width, fontsize)
+    fig = ax.get_figure()
+    width = fig.get_figwidth() * 0.95
+    ax.set_title(wrap_to_width(title, width, fontsize), fontsize=fontsize)
     if notice:
-        text += "\n" + wrap_to_width(notice, width, fontsize - 1)
-    ax.set_title(text, fontsize=fontsize)
+        fig.text(0.5, 0.0, wrap_to_width(notice, width, fontsize - 2), ha="center", va="top",
+                 fontsize=fontsize - 2, style="italic", color="0.3")
 
 
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110) -> Path:

@@ -373,6 +373,7 @@ def _summarise(manifest: pd.DataFrame, classes: list[str], rejects: list[dict],
 def _plot_distribution(counts: pd.DataFrame, path: Path, notice: str) -> None:
     fig, ax = new_figure(max(6, 0.6 * len(counts) + 2), 4.5)
     counts.plot.bar(stacked=True, ax=ax, color=["#4c72b0", "#dd8452", "#55a868"])
+    ax.legend(title="split", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlabel("art movement")
     ax.set_ylabel("images")
     set_title(ax, "Images per art movement and split", notice)
