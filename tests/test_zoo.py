@@ -84,3 +84,42 @@ def test_two_phase_transfer_on_cached_front_trains_head_and_block5(tmp_path):
         assert not np.array_equal(w_saved, w_fresh)
     else:
         np.testing.assert_array_equal(w_saved, w_fresh)
+
+
+@pytest.mark.parametrize("family", ["cnn", "vgg19_transfer"])
+def test_saved_model_loads_with_plain_keras_in_a_fresh_process(tmp_path, family):
+    """A saved zoo model needs nothing of artstyle: keras.saving.load_model alone loads it."""
+    import subprocess
+    import sys
+
+    from artstyle.models.zoo import build_model
+
+    spec = _spec(family=family, augmentation=True, conv_filters=[4, 8])
+    model = build_model(spec, 3, seed=0, name="m")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 40, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np, keras; "
+            "m = keras.saving.load_model(sys.argv[1], compile=False); "
+            "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0)); "
+            "print(sorted(k for k in sys.modules if k.startswith('artstyle')))")
+    res = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"),
+                          str(tmp_path / "y.npy")], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]"      # nothing of ours was imported
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_vgg19_preprocessing_layer_equals_keras_preprocess_input():
+    import keras
+
+    from artstyle.models.vgg19 import vgg_preprocess_layer
+
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, vgg_preprocess_layer(inp))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 9, 7, 3)).astype(np.float32)
+    expected = keras.applications.vgg19.preprocess_input(x.copy())
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    assert model.get_layer("vgg19_preprocess").trainable is False

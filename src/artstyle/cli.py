@@ -6,7 +6,8 @@ Examples
 
     artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
-    artstyle classify painting.jpg --model vgg19_transfer --top 5
+    artstyle classify painting.jpg other.png paintings/ --model vgg19_transfer --top 5
+    artstyle classify paintings/ --csv > movements.csv
 
 Both read the pipeline's outputs in the current directory (``models/``), so run them
 from the repository root after ``dvc repro`` (or ``dvc pull``), or pass paths.
@@ -24,6 +25,13 @@ from artstyle.config import INITS
 from artstyle.errors import ArtstyleError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,12 +64,53 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml",
                    help="defaults come from this params file's `stylize` group when it exists")
 
-    c = sub.add_parser("classify", help="print the most likely art movements of IMAGE")
-    c.add_argument("image")
+    c = sub.add_parser("classify", help="print the most likely art movements of each image")
+    c.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files and folders (searched recursively)")
     c.add_argument("--model", default="vgg19_transfer",
                    help="model name under models/ or a .keras path (default vgg19_transfer)")
-    c.add_argument("--top", type=int, default=3)
+    c.add_argument("--top", type=_positive_int, default=3, help="movements per image")
+    c.add_argument("--csv", action="store_true",
+                   help="print a CSV table (image, movement1, probability1, ...)")
     return p
+
+
+def load_classifier(model: str = "vgg19_transfer"):
+    """A trained zoo model with what it needs to classify a painting.
+
+    Parameters
+    ----------
+    model : str
+        A zoo model name (``models/<name>/model.keras``) or a path to a ``.keras`` file
+        whose folder holds ``classes.json`` and ``spec.json``.
+
+    Returns
+    -------
+    (keras.Model, list of str, int, int)
+        The model, its art movements in output order, its input side and the side of
+        the prepared squares the training images were stored at (px).
+
+    Raises
+    ------
+    artstyle.stylize.MissingModel
+        The model has not been trained (the message names the stage to run).
+    """
+    from artstyle import paths
+    from artstyle.io import read_json
+    from artstyle.models.zoo import load_model
+    from artstyle.stylize import MissingModel
+
+    path = Path(model) if model.endswith(".keras") else paths.keras_model_file(model)
+    if not path.exists():
+        hint = ("XGBoost models classify embeddings, not images: name a neural model"
+                if model.startswith("xgb_") else f"run `dvc repro train@{model}` (or `dvc pull`)")
+        raise MissingModel(f"{path} not found: {hint}")
+    classes = [str(c) for c in read_json(path.parent / "classes.json")]
+    spec = read_json(path.parent / "spec.json")
+    dataset = paths.PREPARED / paths.DATASET_NAME
+    prepared = read_json(dataset) if dataset.exists() else {}
+    side = int(prepared.get("image_size", spec["input_size"]))
+    return load_model(path), classes, int(spec["input_size"]), side
 
 
 def classify(image: str, model: str = "vgg19_transfer", top: int = 3) -> list[tuple[str, float]]:
@@ -72,36 +121,100 @@ def classify(image: str, model: str = "vgg19_transfer", top: int = 3) -> list[tu
     image : str
         Any image file the safe loader accepts.
     model : str
-        A zoo model name (``models/<name>/model.keras``) or a path to a ``.keras`` file
-        whose folder holds ``classes.json`` and ``spec.json``.
+        See :func:`load_classifier`.
+    top : int
+        How many movements to return.
 
     Returns
     -------
     list of (str, float)
         Movements sorted by decreasing probability.
     """
-    import numpy as np
+    return _top_movements(load_classifier(model), image, top)
 
-    from artstyle import paths
-    from artstyle.images import load_rgb_array, resize_to_square
-    from artstyle.io import read_json
-    from artstyle.models.zoo import load_model
-    from artstyle.predict import predict_proba
+
+def _top_movements(classifier, image: str, top: int) -> list[tuple[str, float]]:
+    import numpy as np
     from PIL import Image
 
-    path = Path(model) if model.endswith(".keras") else paths.keras_model_file(model)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro` (or `dvc pull`) first")
-    classes = read_json(path.parent / "classes.json")
-    spec = read_json(path.parent / "spec.json")
-    dataset = paths.PREPARED / paths.DATASET_NAME
-    prepared = read_json(dataset) if dataset.exists() else {}
-    side = int(prepared.get("image_size", spec["input_size"]))
+    from artstyle.images import load_rgb_array, resize_to_square
+    from artstyle.predict import predict_proba
+
+    keras_model, classes, input_size, side = classifier
     # The same preparation as the training images: letterboxed square, then the model size.
     square = resize_to_square(Image.fromarray(load_rgb_array(image)), side)
-    proba = predict_proba(load_model(path), np.asarray(square)[None], spec["input_size"])[0]
+    proba = predict_proba(keras_model, np.asarray(square)[None], input_size)[0]
     order = np.argsort(proba)[::-1][:top]
     return [(classes[i], float(proba[i])) for i in order]
+
+
+def image_files(inputs: list[str]) -> list[Path]:
+    """The files to classify: named files as given, folders searched recursively.
+
+    In folders, files with an image suffix (:data:`artstyle.images.IMAGE_SUFFIXES`) are
+    taken in sorted order; hidden and system files (``.DS_Store``, ``__MACOSX``...) are
+    skipped.
+
+    Raises
+    ------
+    FileNotFoundError
+        An input does not exist.
+    """
+    from artstyle.images import IMAGE_SUFFIXES, is_hidden_or_system
+
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(f for f in path.rglob("*") if f.is_file()
+                            and f.suffix.lower() in IMAGE_SUFFIXES
+                            and not any(is_hidden_or_system(part)
+                                        for part in f.relative_to(path).parts))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{item} not found")
+    return found
+
+
+def _classify(args: argparse.Namespace) -> int:
+    import csv
+
+    from artstyle import paths
+    from artstyle.data.dataset import dataset_notice
+    from artstyle.images import ImageRejected
+
+    files = image_files(args.images)
+    if not files:
+        raise FileNotFoundError(f"no image files in {' '.join(args.images)}")
+    classifier = load_classifier(args.model)
+    writer = None
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["image"] + [f"{k}{i}" for i in range(1, args.top + 1)
+                                     for k in ("movement", "probability")])
+    else:
+        print(f"art movement by {args.model}, top {args.top}:")
+    failed = 0
+    for path in files:
+        try:
+            top = _top_movements(classifier, str(path), args.top)
+        except ImageRejected as err:
+            failed += 1
+            print(f"artstyle: {path}: skipped, {err.reason}: {err.message}", file=sys.stderr)
+            continue
+        if writer:
+            writer.writerow([str(path)] + [v for m, p in top for v in (m, f"{p:.4f}")])
+        else:
+            print(f"{path}: " + ", ".join(f"{m} {p:.1%}" for m, p in top))
+    notice = dataset_notice(paths.PREPARED)
+    if notice and not args.csv:
+        print(f"note: the model was trained on the prepared dataset, which says: {notice}")
+    if failed:
+        print(f"artstyle: {failed} of {len(files)} images could not be classified",
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def check_writable_image_path(path: str) -> None:
@@ -153,16 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "classify":
-            from artstyle import paths
-            from artstyle.data.dataset import dataset_notice
-
-            print(f"{args.image}: art movement by {args.model}")
-            for movement, p in classify(args.image, args.model, args.top):
-                print(f"{p:7.1%}  {movement}")
-            notice = dataset_notice(paths.PREPARED)
-            if notice:
-                print(f"note: the model was trained on the prepared dataset, which says: {notice}")
-            return 0
+            return _classify(args)
         return _stylize(args)
     except (ArtstyleError, FileNotFoundError, ValueError, OSError) as err:
         print(f"artstyle: {err}", file=sys.stderr)

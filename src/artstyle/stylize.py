@@ -21,13 +21,31 @@ import pandas as pd
 from artstyle import paths
 from artstyle.config import BackboneParams, ParamsError, StylizeParams, TransferParams
 from artstyle.errors import ArtstyleError
-from artstyle.images import SKLEARN_PREFIX, load_image_source, resize_to_square, save_image
+from artstyle.images import (SKLEARN_PREFIX, ImageRejected, load_image_source, resize_to_square,
+                             save_image)
 
 logger = logging.getLogger(__name__)
 
 
 class MissingModel(ArtstyleError, FileNotFoundError):
     """A model or weights file the command needs has not been built yet."""
+
+
+def load_role_image(role: str, source: str) -> np.ndarray:
+    """:func:`artstyle.images.load_image_source`, its errors naming the image's role.
+
+    Raises
+    ------
+    FileNotFoundError, artstyle.images.ImageRejected
+        As the loader, with ``role`` ("content", "style") in the message.
+    """
+    try:
+        return load_image_source(source)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{role} image {source} not found") from None
+    except ImageRejected as err:
+        raise ImageRejected(err.reason, f"the {role} image is not usable: {err.message}",
+                            err.source) from None
 
 
 def build_backbone(backbone: str, *, weights: str | Path | None, layers: BackboneParams):
@@ -121,7 +139,8 @@ def stylize_files(content: str, style: str, output: str, *, backbone: str = "vgg
 
     settings = load_params(params_file).stylize if Path(params_file).exists() else StylizeParams()
     transfer, layers = with_overrides(settings, backbone, overrides)
-    content_img, style_img = load_image_source(content), load_image_source(style)
+    content_img = load_role_image("content", content)
+    style_img = load_role_image("style", style)
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
     result = stylize(content_img, style_img, extractor=extractor, settings=transfer,
                      weights=layers, progress=True, on_divergence="raise")

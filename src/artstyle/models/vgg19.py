@@ -87,18 +87,33 @@ def vgg_deprocess(x: Any) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-@keras.saving.register_keras_serializable(package="artstyle")
-class VGG19Preprocess(keras.layers.Layer):
-    """Keras layer of :func:`vgg_preprocess`: RGB [0, 255] -> BGR minus the ImageNet means.
+def vgg_preprocess_layer(inputs, name: str = "vgg19_preprocess"):
+    """Apply :func:`vgg_preprocess` inside a Keras model with plain Keras layers.
 
-    Equal to ``keras.applications.vgg19.preprocess_input`` on float input, but a real
-    layer so that saved models load without ``safe_mode=False``. Input and output
-    (batch, H, W, 3) float32.
+    A fixed, non-trainable 1x1 ``Conv2D`` whose kernel swaps the R and B channels and
+    whose bias is minus :data:`IMAGENET_MEAN_BGR`: with weights of exactly 0 and 1 the
+    result equals :func:`vgg_preprocess` bit for bit, and a saved ``.keras`` file needs
+    nothing of this project to load (``keras.saving.load_model`` in a plain process).
+
+    Parameters
+    ----------
+    inputs : KerasTensor, shape (batch, H, W, 3)
+        RGB float in [0, 255].
+    name : str
+        Layer name (the transfer model addresses it as ``vgg19_preprocess``).
+
+    Returns
+    -------
+    KerasTensor, shape (batch, H, W, 3)
+        BGR minus the ImageNet channel means.
     """
-
-    def call(self, inputs):
-        bgr = keras.ops.flip(inputs, axis=-1)
-        return bgr - keras.ops.convert_to_tensor(IMAGENET_MEAN_BGR, dtype=bgr.dtype)
+    layer = keras.layers.Conv2D(3, 1, name=name, trainable=False)
+    outputs = layer(inputs)
+    kernel = np.zeros((1, 1, 3, 3), np.float32)
+    for out_channel, in_channel in enumerate((2, 1, 0)):   # BGR out of RGB
+        kernel[0, 0, in_channel, out_channel] = 1.0
+    layer.set_weights([kernel, -np.asarray(IMAGENET_MEAN_BGR, np.float32)])
+    return outputs
 
 
 def build_vgg19_notop(weights: str | os.PathLike | None = None, *,

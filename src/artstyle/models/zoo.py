@@ -14,8 +14,9 @@ stage address layers by name:
     ``gap`` -> [``feature_norm``] -> ``pooled_dropout`` -> ``embedding`` (Dense, ReLU) ->
     ``dropout`` -> ``predictions`` (softmax).
 ``vgg19_transfer``
-    ``augment`` -> ``vgg19_preprocess`` (:class:`VGG19Preprocess`, equal to
-    ``keras.applications.vgg19.preprocess_input``) -> ``vgg19`` (the ImageNet base,
+    ``augment`` -> ``vgg19_preprocess`` (a fixed 1x1 convolution equal to
+    ``keras.applications.vgg19.preprocess_input``,
+    :func:`artstyle.models.vgg19.vgg_preprocess_layer`) -> ``vgg19`` (the ImageNet base,
     Simonyan & Zisserman 2015, no top) -> ``gap`` -> [``feature_norm``] ->
     ``pooled_dropout`` -> ``embedding`` -> ``dropout`` -> ``predictions``.
 
@@ -32,7 +33,7 @@ import keras
 from keras import layers
 
 from artstyle.config import ModelSpec
-from artstyle.models.vgg19 import VGG19Preprocess, build_vgg19_notop
+from artstyle.models.vgg19 import build_vgg19_notop, vgg_preprocess_layer
 
 def _augmentation(seed: int) -> keras.Sequential:
     """Label-preserving augmentation for paintings: flips, small rotations, zoom, contrast."""
@@ -107,7 +108,7 @@ def build_vgg19_transfer(spec: ModelSpec, n_classes: int, weights_path: str | Pa
     base.trainable = False
     inputs = keras.Input((None, None, 3), name="image")
     x = _augmentation(seed)(inputs) if spec.augmentation else inputs
-    x = VGG19Preprocess(name="vgg19_preprocess")(x)
+    x = vgg_preprocess_layer(x)
     x = base(x)
     return keras.Model(inputs, _head(x, spec, n_classes), name=name)
 
@@ -149,7 +150,7 @@ def build_model(spec: ModelSpec, n_classes: int, *, seed: int = 0, name: str = "
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a saved zoo model (``VGG19Preprocess`` is registered by importing this module).
+    """Load a saved zoo model (plain Keras: ``keras.saving.load_model`` does the same).
 
     Returns
     -------

@@ -1,0 +1,138 @@
+"""The ``artstyle`` command: arguments checked before any work, one-line errors, classify."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artstyle.cli import main
+
+
+def _run(argv, capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty working directory: no params.yaml, no models (nothing was built)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("out.txt", "got .txt"),
+    ("out", "got no suffix"),
+])
+def test_stylize_refuses_an_output_name_before_any_work(workdir, capsys, output, expected):
+    # No VGG19 weights exist here: the output is refused before they are even looked for.
+    code, out, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", output],
+                          capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and expected in err and "Traceback" not in err
+
+
+def test_stylize_refuses_an_output_under_a_file(workdir, capsys):
+    (workdir / "some_file.gif").write_bytes(b"GIF89a")
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg",
+                         "-o", "some_file.gif/result.png"], capsys)
+    assert code == 2 and "some_file.gif is not a writable folder" in err
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "ok.png",
+                         "--panel", "some_file.gif/panel.png"], capsys)
+    assert code == 2 and "some_file.gif is not a writable folder" in err
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--max-side", "0", "--max-side: Input should be greater than or equal to 16"),
+    ("--max-side", "-5", "--max-side: Input should be greater than or equal to 16"),
+    ("--max-evaluations", "0", "--max-evaluations: Input should be greater than 0"),
+    ("--scales", "1.0 0.5", "--scales"),
+    ("--style-weight", "-1", "--style-weight: Input should be greater than or equal to 0"),
+])
+def test_stylize_validates_options_as_params_are(workdir, capsys, option, value, expected):
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "o.png",
+                         option, *value.split()], capsys)
+    assert code == 2 and expected in err and err.count("\n") == 1
+
+
+def test_stylize_names_the_image_that_is_not_an_image(workdir, capsys):
+    (workdir / "notes.jpg").write_text("not a painting")
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "notes.jpg", "-o", "o.png"], capsys)
+    assert code == 2 and "the style image is not usable" in err and "notes.jpg" in err
+    code, _, err = _run(["stylize", "notes.jpg", "sklearn:china.jpg", "-o", "o.png"], capsys)
+    assert code == 2 and "the content image is not usable" in err
+
+
+def test_stylize_with_an_xgboost_backbone_says_why(workdir, capsys):
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "o.png",
+                         "--backbone", "own:xgb_best_cnn"], capsys)
+    assert code == 2 and "XGBoost models have no feature maps" in err
+    assert "train@xgb" not in err
+
+
+@pytest.fixture
+def trained(workdir):
+    """A tiny saved CNN under models/tiny/ whose classes are numbers, as folder names can be."""
+    from artstyle.config import ModelSpec
+    from artstyle.models.zoo import build_model
+
+    spec = ModelSpec(family="cnn", input_size=16, conv_filters=[4], dense_units=4)
+    model = build_model(spec, 3, seed=0, name="tiny")
+    folder = workdir / "models" / "tiny"
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    (folder / "classes.json").write_text(json.dumps(["1", "10", "2"]))
+    (folder / "spec.json").write_text(json.dumps(spec.model_dump()))
+    paintings = workdir / "paintings"
+    (paintings / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "sub/b.jpg"):
+        Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(paintings / name)
+    (paintings / ".DS_Store").write_bytes(b"\0\0")
+    return paintings
+
+
+def test_classify_takes_files_and_folders_recursively(trained, capsys):
+    code, out, err = _run(["classify", "paintings", "--model", "tiny", "--top", "2"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "art movement by tiny, top 2:"
+    assert [line.split(":")[0] for line in lines[1:]] == ["paintings/a.png", "paintings/sub/b.jpg"]
+    assert all(line.count("%") == 2 for line in lines[1:])
+
+
+def test_classify_csv_has_one_row_per_image_with_text_class_names(trained, capsys):
+    code, out, _ = _run(["classify", "paintings/a.png", "paintings", "--model", "tiny",
+                         "--top", "3", "--csv"], capsys)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["image", "movement1", "probability1", "movement2", "probability2",
+                       "movement3", "probability3"]
+    assert [r[0] for r in rows[1:]] == ["paintings/a.png", "paintings/a.png",
+                                        "paintings/sub/b.jpg"]
+    for row in rows[1:]:
+        assert sorted(row[1::2]) == ["1", "10", "2"]
+        assert sum(float(p) for p in row[2::2]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_classify_skips_a_bad_file_and_exits_2(trained, capsys):
+    (trained / "broken.jpg").write_text("text, not JPEG")
+    code, out, err = _run(["classify", "paintings", "--model", "tiny"], capsys)
+    assert code == 2
+    assert len(out.splitlines()) == 3          # header + the two good images
+    assert "paintings/broken.jpg: skipped, not_an_image" in err
+    assert "1 of 3 images could not be classified" in err
+
+
+def test_classify_missing_model_or_path_is_one_line(workdir, capsys):
+    Image.new("RGB", (8, 8)).save(workdir / "p.png")
+    code, _, err = _run(["classify", "p.png", "--model", "best_cnn"], capsys)
+    assert code == 2 and "run `dvc repro train@best_cnn`" in err and err.count("\n") == 1
+    code, _, err = _run(["classify", "nowhere.png"], capsys)
+    assert code == 2 and "nowhere.png not found" in err
