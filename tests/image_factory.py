@@ -9,12 +9,13 @@ hidden/system clutter, and returns what a correct scan must find.
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 #: ``max_pixels`` the tree from :func:`make_bad_input_tree` is designed for.
 TREE_MAX_PIXELS = 50_000
@@ -220,6 +221,247 @@ def make_oversized(path, fmt="JPEG", size=OVERSIZED) -> Path:
     return path
 
 
+# ------------------------------------------------------------- metadata: PNG chunks
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def text_chunk(kind: str, keyword: str, text: str) -> bytes:
+    """A PNG text chunk: ``"tEXt"`` (Latin-1), ``"zTXt"`` (zlib), ``"iTXt"`` (UTF-8,
+    uncompressed) or ``"iTXt-z"`` (UTF-8, zlib-compressed)."""
+    key = keyword.encode("latin-1") + b"\x00"
+    if kind == "tEXt":
+        return png_chunk(b"tEXt", key + text.encode("latin-1"))
+    if kind == "zTXt":
+        return png_chunk(b"zTXt", key + b"\x00" + zlib.compress(text.encode("latin-1"), 9))
+    if kind in ("iTXt", "iTXt-z"):
+        compressed = kind == "iTXt-z"
+        body = text.encode("utf-8")
+        body = zlib.compress(body, 9) if compressed else body
+        return png_chunk(b"iTXt", key + bytes([compressed, 0]) + b"\x00\x00" + body)
+    raise ValueError(kind)
+
+
+def iccp_chunk(icc: bytes, name: bytes = b"ICC profile") -> bytes:
+    """A PNG ``iCCP`` chunk holding ``icc`` (zlib-compressed, as the PNG spec says)."""
+    return png_chunk(b"iCCP", name + b"\x00\x00" + zlib.compress(icc, 9))
+
+
+def insert_png_chunks(png: bytes, before_idat=(), after_idat=()) -> bytes:
+    """Splice extra chunks into an encoded PNG: before its first IDAT, and/or between its
+    last IDAT and IEND (where Pillow reads them only while loading the pixels)."""
+    first_idat = png.index(b"IDAT") - 4
+    iend = png.rindex(b"IEND") - 4
+    return (png[:first_idat] + b"".join(before_idat) + png[first_idat:iend]
+            + b"".join(after_idat) + png[iend:])
+
+
+def big_xmp(n_bytes=2_000_000, orientation: int | None = None) -> str:
+    """An XMP packet of about ``n_bytes`` characters (a long history list, as Photoshop's
+    DocumentAncestors grows), compressing ~1000x; with ``tiff:Orientation`` if given."""
+    orient = f' tiff:Orientation="{orientation}"' if orientation else ""
+    head = ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+            f' xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"{orient}>'
+            "<photoshop:DocumentAncestors><rdf:Bag>")
+    tail = ("</rdf:Bag></photoshop:DocumentAncestors></rdf:Description></rdf:RDF></x:xmpmeta>"
+            '<?xpacket end="w"?>')
+    item = "<rdf:li>xmp.did:0123456789abcdef0123456789abcdef</rdf:li>\n"
+    return head + item * max(1, (n_bytes - len(head) - len(tail)) // len(item)) + tail
+
+
+def make_png_with_metadata(path, *, chunks=(), after_idat=(), size=SMALL,
+                           colour=(10, 200, 30)) -> Path:
+    """Solid ``colour`` RGB PNG with extra encoded chunks before and/or after its IDAT."""
+    path = _p(path)
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    path.write_bytes(insert_png_chunks(buf.getvalue(), chunks, after_idat))
+    return path
+
+
+# --------------------------------------------------------------------- ICC profiles
+
+
+def _s15(v: float) -> bytes:
+    return struct.pack(">i", round(v * 65536))
+
+
+def _xyz_tag(xyz) -> bytes:
+    return b"XYZ \x00\x00\x00\x00" + b"".join(_s15(v) for v in xyz)
+
+
+def _gamma_tag(gamma: float) -> bytes:
+    return b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, round(gamma * 256))
+
+
+def _desc_tag(text: str) -> bytes:  # ICC v2 textDescriptionType, ASCII only
+    t = text.encode("ascii") + b"\x00"
+    return b"desc\x00\x00\x00\x00" + struct.pack(">I", len(t)) + t + b"\x00" * (8 + 3 + 67)
+
+
+#: ICC PCS illuminant (D50), XYZ.
+D50 = (0.9642, 1.0, 0.8249)
+
+
+def build_icc(space: bytes, tags, *, device_class=b"mntr") -> bytes:
+    """Assemble an ICC v2.1 profile (``space`` e.g. ``b"RGB "``, ``b"GRAY"``) from
+    ``[(signature, tag bytes), ...]``; PCS XYZ, rendering intent perceptual."""
+    table, body = b"", b""
+    offset = 128 + 4 + 12 * len(tags)
+    for sig, data in tags:
+        body += b"\x00" * (-(offset + len(body)) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    body += b"\x00" * (-len(body) % 4)
+    header = bytearray(128)
+    header[0:4] = struct.pack(">I", offset + len(body))
+    header[8:12] = bytes([2, 0x10, 0, 0])
+    header[12:16], header[16:20], header[20:24] = device_class, space, b"XYZ "
+    header[36:40] = b"acsp"
+    header[68:80] = b"".join(_s15(v) for v in D50)
+    return bytes(header) + struct.pack(">I", len(tags)) + table + body
+
+
+def rgb_colorants_d50(primaries, white) -> np.ndarray:
+    """RGB->XYZ matrix (columns = rXYZ, gXYZ, bXYZ) for chromaticities ``primaries``
+    ``[(x, y)] * 3`` and ``white`` (x, y), Bradford-adapted to D50 as ICC requires."""
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+
+    prim = np.stack([xyz(*p) for p in primaries], 1)
+    w = xyz(*white)
+    m = prim * np.linalg.solve(prim, w)
+    bradford = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367],
+                         [0.0389, -0.0685, 1.0296]])
+    adapt = np.linalg.inv(bradford) @ np.diag((bradford @ D50) / (bradford @ w)) @ bradford
+    return adapt @ m
+
+
+#: Adobe RGB (1998): primaries, D65 white, gamma 563/256 = 2.19921875 (the spec's values).
+ADOBE_RGB_PRIMARIES = [(0.64, 0.33), (0.21, 0.71), (0.15, 0.06)]
+D65_WHITE = (0.3127, 0.3290)
+ADOBE_RGB_GAMMA = 563 / 256
+
+
+def adobe_rgb_icc(pad: int = 0) -> bytes:
+    """An ICC profile with the Adobe RGB (1998) primaries, white point and gamma (a
+    matrix/TRC profile as Adobe's own; colorants 0.6097/0.3111/0.0195, ...). ``pad``
+    bytes of a private tag make it as large as wanted (still valid)."""
+    m = rgb_colorants_d50(ADOBE_RGB_PRIMARIES, D65_WHITE)
+    trc = _gamma_tag(ADOBE_RGB_GAMMA)
+    tags = [(b"desc", _desc_tag("Adobe RGB (1998) compatible, test")), (b"wtpt", _xyz_tag(D50)),
+            (b"rXYZ", _xyz_tag(m[:, 0])), (b"gXYZ", _xyz_tag(m[:, 1])),
+            (b"bXYZ", _xyz_tag(m[:, 2])),
+            (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)]
+    if pad:
+        tags.append((b"zzzz", b"zzzz\x00\x00\x00\x00" + b"\x00" * pad))
+    return build_icc(b"RGB ", tags)
+
+
+def grey_icc(gamma: float = 1.0) -> bytes:
+    """A greyscale ICC profile with tone curve ``Y = v ** gamma`` (1.0: linear light)."""
+    return build_icc(b"GRAY", [(b"desc", _desc_tag(f"Gray gamma {gamma}")),
+                               (b"wtpt", _xyz_tag(D50)), (b"kTRC", _gamma_tag(gamma))])
+
+
+def srgb_icc() -> bytes:
+    """LittleCMS's built-in sRGB profile, as bytes."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+#: Test colour for Adobe RGB: (60, 160, 70) in Adobe RGB is about (0, 161, 60) in sRGB
+#: (worked by hand in test_images.test_adobe_rgb_profile_converted_to_srgb).
+ADOBE_COLOUR = (60, 160, 70)
+
+
+def make_with_icc(path, fmt="PNG", icc: bytes | None = None, colour=ADOBE_COLOUR, size=SMALL,
+                  mode="RGB") -> Path:
+    """Solid ``colour`` image in ``mode`` (``RGB``, ``RGBA``, ``L``, ``LA``) saved as ``fmt``
+    with ``icc`` embedded (Adobe RGB by default). WebP is written lossless, JPEG at q95."""
+    path = _p(path)
+    icc = adobe_rgb_icc() if icc is None else icc
+    kwargs = {"icc_profile": icc}
+    if fmt == "WEBP":
+        kwargs.update(lossless=True, exact=True)
+    if fmt == "JPEG":
+        kwargs.update(quality=95)
+    Image.new(mode, size, colour).save(path, fmt, **kwargs)
+    return path
+
+
+# --------------------------------------------------------------------- raw TIFF writer
+
+
+def write_tiff(path, arr, *, byteorder="<", planar=1, extra_samples=(), photometric=None) -> Path:
+    """Write an uncompressed, single-strip TIFF of ``arr`` ((H, W) or (H, W, C)) exactly as
+    given: any dtype (float16/32/64 -> SampleFormat 3, signed -> 2, unsigned -> 1), either
+    byte order, contiguous (``planar=1``) or separate planes (``planar=2``). Pillow cannot
+    write float RGB TIFFs; this writer can."""
+    path = _p(path)
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    h, w, spp = arr.shape
+    dt = arr.dtype.newbyteorder(byteorder)
+    fmt_code = {"f": 3, "i": 2, "u": 1}[dt.kind]
+    if photometric is None:
+        photometric = 2 if spp - len(extra_samples) >= 3 else 1
+    if planar == 2:
+        strips = [np.ascontiguousarray(arr[..., c]).astype(dt).tobytes() for c in range(spp)]
+    else:
+        strips = [arr.astype(dt).tobytes()]
+    bo = byteorder
+    out = bytearray((b"II*\x00" if bo == "<" else b"MM\x00*") + b"\x00" * 4)
+    offsets = []
+    for strip in strips:
+        offsets.append(len(out))
+        out += strip + b"\x00" * (len(strip) % 2)
+    short, long_ = 3, 4
+    entries = [(256, long_, [w]), (257, long_, [h]), (258, short, [dt.itemsize * 8] * spp),
+               (259, short, [1]), (262, short, [photometric]), (273, long_, offsets),
+               (277, short, [spp]), (278, long_, [h]), (279, long_, [len(s) for s in strips]),
+               (284, short, [planar]), (339, short, [fmt_code] * spp)]
+    if extra_samples:
+        entries.append((338, short, list(extra_samples)))
+    entries.sort()
+    packed = [(tag, typ, vals, struct.pack(bo + ("H" if typ == short else "I") * len(vals), *vals))
+              for tag, typ, vals in entries]
+    where = {}
+    for tag, _, _, raw in packed:
+        if len(raw) > 4:
+            where[tag] = len(out)
+            out += raw + b"\x00" * (len(raw) % 2)
+    ifd = len(out)
+    out += struct.pack(bo + "H", len(packed))
+    for tag, typ, vals, raw in packed:
+        value = struct.pack(bo + "I", where[tag]) if tag in where else raw.ljust(4, b"\x00")
+        out += struct.pack(bo + "HHI", tag, typ, len(vals)) + value
+    out += b"\x00" * 4
+    out[4:8] = struct.pack(bo + "I", ifd)
+    path.write_bytes(bytes(out))
+    return path
+
+
+#: Float test values (one row) and their 8-bit result: nominal range [0, 1] -> 0..255.
+FLOAT_LEVELS = np.array([0.0, 1.0, 0.5, 0.25], np.float32)
+FLOAT_LEVELS_TO_8 = np.array([0, 255, 128, 64], np.uint8)
+
+
+def make_float_tiff(path, channels=1, dtype=np.float32, size=SMALL, **kw) -> Path:
+    """Float TIFF whose columns cycle through :data:`FLOAT_LEVELS` (channel c scaled by
+    1, 0.5, 0.25, ...); ``channels`` 1 (greyscale ``F``), 3 (RGB), 4 (RGBA: pass
+    ``extra_samples=(2,)``)."""
+    w, h = size
+    grey = np.resize(FLOAT_LEVELS, w)[None, :].repeat(h, 0)
+    arr = grey if channels == 1 else np.stack([grey * 0.5 ** c for c in range(channels)], -1)
+    return write_tiff(path, arr.astype(dtype), **kw)
+
+
 # ----------------------------------------------------------------------- bad inputs
 
 
@@ -288,7 +530,10 @@ def make_bad_input_tree(root: Path) -> dict:
     transparency, LA PNG, 16-bit greyscale and RGB PNGs, EXIF-rotated JPEG, a PNG
     named ``.jpg``, greyscale JPEG, 1-bit PNG, WebP, animated GIF, unicode/space
     names, an oversized JPEG (decodes reduced) and an oversized PNG (rejected); and
-    the bad ones: truncated JPEG/PNG/WebP, 0-byte file, text and HTML named ``.jpg``.
+    Adobe-RGB-profiled PNG and JPEG, a PNG with an unusable ICC profile, a PNG with a
+    2 MB XMP packet (``tiff:Orientation`` 6), a float32 greyscale TIFF; and
+    the bad ones: truncated JPEG/PNG/WebP, 0-byte file, text and HTML named ``.jpg``,
+    a float32 RGB TIFF (Pillow cannot decode it: ``unsupported_format``).
     Hidden/system clutter (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``,
     ``__MACOSX/``, ``.ipynb_checkpoints/``, ``._x.jpg``, a ``.hidden`` folder holding
     valid images) must be skipped by name, never loaded. Every file not skipped has an
@@ -312,7 +557,9 @@ def make_bad_input_tree(root: Path) -> dict:
         :class:`artstyle.images.ImageRejected` reason;
         ``skipped``: sorted relpaths of the hidden/system entries at the level where a
         scan meets them (a skipped folder is listed once, not its content);
-        ``good_per_class``: ``{class: number of good images}`` (every class >= 2).
+        ``good_per_class``: ``{class: number of good images}`` (every class >= 2);
+        ``icc_converted`` / ``icc_unusable``: how many good images carry an ICC profile
+        that is applied / that cannot be applied (``load_rgb(...).info["icc"]``).
         Relpaths are POSIX strings relative to ``root``.
     """
     root = Path(root)
@@ -337,6 +584,15 @@ def make_bad_input_tree(root: Path) -> dict:
         ("Réalisme/Gustave Courbet/animated.gif", "animated_gif", make_animated_gif, (w, h)),
         ("Réalisme/Gustave Courbet/plain 02.jpeg", "rgb_jpeg", make_rgb_jpeg, (w, h)),
         ("Réalisme/Jean-François Millet/L'Angélus.JPG", "unicode_name", make_rgb_jpeg, (w, h)),
+        ("Impressionism/Claude Monet/adobe_rgb.png", "adobe_rgb_png", make_with_icc, (w, h)),
+        ("Baroque/Rembrandt/adobe_rgb.jpg", "adobe_rgb_jpeg",
+         lambda p: make_with_icc(p, "JPEG", colour=(200, 120, 40)), (w, h)),
+        ("Pop Art/Andy Warhol/broken_icc.png", "broken_icc_png",
+         lambda p: make_with_icc(p, "PNG", icc=b"not a profile" * 8, colour=(90, 90, 200)), (w, h)),
+        ("Pop Art/Roy Lichtenstein/big_xmp.png", "png_2mb_xmp_orientation_6",
+         lambda p: make_png_with_metadata(p, chunks=[text_chunk("iTXt-z", "XML:com.adobe.xmp",
+                                                                big_xmp(orientation=6))]), (h, w)),
+        ("Réalisme/Gustave Courbet/float_grey.tif", "float32_grey_tiff", make_float_tiff, (w, h)),
     ]
     bad_specs = [
         ("Baroque/Caravaggio/truncated.jpg", "truncated_jpeg", lambda p: make_truncated(p, "JPEG"), "truncated"),
@@ -347,6 +603,8 @@ def make_bad_input_tree(root: Path) -> dict:
         ("Pop Art/Andy Warhol/forbidden.jpg", "html_named_jpg", make_html_named_jpg, "not_an_image"),
         ("Pop Art/Roy Lichtenstein/truncated.webp", "truncated_webp", lambda p: make_truncated(p, "WEBP"), "truncated"),
         ("Réalisme/Gustave Courbet/empty.png", "empty_file", make_empty, "empty"),
+        ("Baroque/Caravaggio/float_rgb.tif", "float32_rgb_tiff", lambda p: make_float_tiff(p, 3),
+         "unsupported_format"),
     ]
     skipped_files = [
         ".DS_Store",
@@ -389,4 +647,6 @@ def make_bad_input_tree(root: Path) -> dict:
         "rejected": rejected,
         "skipped": sorted(skipped_files + list(skipped_dirs)),
         "good_per_class": good_per_class,
+        "icc_converted": sum(v["kind"].startswith("adobe_rgb") for v in good.values()),
+        "icc_unusable": sum(v["kind"] == "broken_icc_png" for v in good.values()),
     }

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 import image_factory as fac
+from artstyle import images
 from artstyle.hashing import sha256_file
 from artstyle.images import (
     IMAGENET_MEAN_RGB,
@@ -288,6 +289,331 @@ def test_rejection_is_a_valueerror_and_picklable():
     assert (again.reason, again.message, again.source) == ("truncated", "cut short", "x.jpg")
     with pytest.raises(ValueError):
         ImageRejected("nonsense", "x")
+
+
+# ------------------------------------------------------- metadata never rejects an image
+
+_GREEN = (10, 200, 30)  # make_png_with_metadata's default colour
+
+
+@pytest.mark.parametrize("after_idat", [False, True], ids=["before_idat", "after_idat"])
+@pytest.mark.parametrize("kind", ["iTXt-z", "zTXt", "iTXt", "tEXt"])
+def test_png_with_2mb_text_chunk_loads(tmp_path, kind, after_idat):
+    key = "XML:com.adobe.xmp" if kind.startswith("iTXt") else "Comment"
+    chunk = [fac.text_chunk(kind, key, fac.big_xmp())]  # ~2 MB of text
+    path = fac.make_png_with_metadata(tmp_path / "x.png", **(
+        {"after_idat": chunk} if after_idat else {"chunks": chunk}))
+    if kind in ("iTXt-z", "zTXt"):
+        assert path.stat().st_size < 20_000  # a ~2 kB compressed chunk ...
+        # ... that plain Pillow refuses
+        with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"), Image.open(path) as raw:
+            raw.load()
+    limits = (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY)
+    img = load_rgb(path)
+    arr = np.asarray(img)
+    assert arr.shape == (32, 48, 3) and (arr == _GREEN).all()
+    assert img.info == {"icc": "none"}
+    assert (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) == limits  # restored
+
+
+def test_png_limits_raised_only_while_decoding_even_across_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = fac.make_png_with_metadata(
+        tmp_path / "big.png", chunks=[fac.text_chunk("zTXt", "Comment", fac.big_xmp())])
+    plain = fac.make_png_with_metadata(tmp_path / "plain.png")
+    limits = (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # as the prepare stage decodes
+        results = list(pool.map(load_rgb_array, [big, plain] * 12))
+    assert all((arr == _GREEN).all() for arr in results)
+    assert (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) == limits
+
+
+def test_png_orientation_inside_2mb_xmp_is_applied(tmp_path):
+    xmp = fac.text_chunk("iTXt-z", "XML:com.adobe.xmp", fac.big_xmp(orientation=6))
+    assert load_rgb(fac.make_png_with_metadata(tmp_path / "x.png", chunks=[xmp])).size == (32, 48)
+
+
+def test_png_2mb_icc_profile_is_read_and_applied(tmp_path):
+    icc = fac.adobe_rgb_icc(pad=2_000_000)  # valid, 2 MB: over Pillow's 1 MiB chunk limit
+    path = fac.make_png_with_metadata(tmp_path / "x.png", chunks=[fac.iccp_chunk(icc)],
+                                      colour=fac.ADOBE_COLOUR)
+    img = load_rgb(path)
+    assert img.info == {"icc": "converted"}
+    _close(np.asarray(img)[3, 3], (0, 161, 60), 1)
+
+
+@pytest.fixture()
+def small_png_limits(monkeypatch):
+    """Pillow's own 1 MiB chunk limit and a 3 MiB total, also while we decode: stands in
+    for metadata beyond even our raised limits (64 MiB) without writing such files."""
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_CHUNK", 1 << 20)
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_MEMORY", 3 << 20)
+    monkeypatch.setattr(images, "PNG_TEXT_CHUNK_LIMIT", 1 << 20)
+    monkeypatch.setattr(images, "PNG_TEXT_MEMORY_LIMIT", 3 << 20)
+
+
+@pytest.mark.parametrize("layout", ["one_big_chunk", "many_chunks", "after_idat"])
+def test_png_text_beyond_any_limit_is_dropped_not_rejected(tmp_path, small_png_limits, caplog,
+                                                           layout):
+    if layout == "one_big_chunk":  # 2 MB > MAX_TEXT_CHUNK
+        kw = {"chunks": [fac.text_chunk("iTXt-z", "XML:com.adobe.xmp", fac.big_xmp())]}
+    elif layout == "many_chunks":  # 4 x 0.9 MB > MAX_TEXT_MEMORY, each chunk under MAX_TEXT_CHUNK
+        kw = {"chunks": [fac.text_chunk("zTXt", f"k{i}", fac.big_xmp(900_000)) for i in range(4)]}
+    else:
+        kw = {"after_idat": [fac.text_chunk("zTXt", "Comment", fac.big_xmp())]}
+    # the ICC profile (small) survives: only the text chunks are dropped
+    kw["chunks"] = [fac.iccp_chunk(fac.adobe_rgb_icc())] + kw.get("chunks", [])
+    path = fac.make_png_with_metadata(tmp_path / "x.png", colour=fac.ADOBE_COLOUR, **kw)
+    with caplog.at_level(logging.WARNING, logger="artstyle.images"):
+        img = load_rgb(path)
+    assert img.size == (48, 32) and img.info == {"icc": "converted"}
+    _close(np.asarray(img)[3, 3], (0, 161, 60), 1)
+    assert "PNG metadata over Pillow's size limits" in caplog.text
+    assert PngImagePlugin.MAX_TEXT_CHUNK == 1 << 20  # the caller's setting is back
+
+
+def test_png_icc_beyond_any_limit_is_dropped_not_rejected(tmp_path, small_png_limits, caplog):
+    path = fac.make_png_with_metadata(
+        tmp_path / "x.png", colour=fac.ADOBE_COLOUR,
+        chunks=[fac.iccp_chunk(fac.adobe_rgb_icc(pad=2_000_000)),
+                fac.text_chunk("zTXt", "Comment", fac.big_xmp())])
+    with caplog.at_level(logging.WARNING, logger="artstyle.images"):
+        img = load_rgb(path)
+    assert np.asarray(img)[3, 3].tolist() == list(fac.ADOBE_COLOUR)  # pixels as they are
+    assert img.info == {"icc": "unusable"}
+    assert "iCCP" in caplog.text
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "JPEG"])
+def test_other_formats_with_2mb_xmp_and_icc_load(tmp_path, fmt):
+    icc = fac.adobe_rgb_icc(pad=2_000_000)
+    kw = {"TIFF": {"tiffinfo": {700: fac.big_xmp().encode()}},
+          "WEBP": {"xmp": fac.big_xmp().encode(), "lossless": True, "exact": True},
+          "JPEG": {"quality": 95}}[fmt]  # JPEG: XMP is limited to 64 kB by the format
+    path = tmp_path / f"x.{fmt.lower()}"
+    Image.new("RGB", (48, 32), fac.ADOBE_COLOUR).save(path, fmt, icc_profile=icc, **kw)
+    img = load_rgb(path)
+    assert img.info == {"icc": "converted"}
+    _close(np.asarray(img)[3, 3], (0, 161, 60), 1 if fmt != "JPEG" else 4)
+
+
+# ------------------------------------------------------------ embedded colour profiles
+
+
+def _littlecms_to_srgb(rgb: np.ndarray, icc: bytes,
+                       intent=ImageCms.Intent.PERCEPTUAL) -> np.ndarray:
+    """What LittleCMS computes for ``rgb`` pixels tagged with ``icc``, converted to sRGB."""
+    out = ImageCms.profileToProfile(
+        Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+        ImageCms.createProfile("sRGB"), renderingIntent=intent, outputMode="RGB")
+    return np.asarray(out)
+
+
+def _adobe_rgb_to_srgb_by_hand(rgb) -> list[int]:
+    """Adobe RGB (1998) -> sRGB with the two specs' published D65 matrices, sRGB clipping."""
+    lin = (np.asarray(rgb, float) / 255) ** fac.ADOBE_RGB_GAMMA
+    adobe_to_xyz = np.array([[0.5767309, 0.1855540, 0.1881852], [0.2973769, 0.6273491, 0.0752741],
+                             [0.0270343, 0.0706872, 0.9911085]])
+    xyz_to_srgb = np.array([[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560],
+                            [0.0556434, -0.2040259, 1.0572252]])
+    s = np.clip(xyz_to_srgb @ adobe_to_xyz @ lin, 0, 1)
+    enc = np.where(s <= 0.0031308, 12.92 * s, 1.055 * s ** (1 / 2.4) - 0.055)
+    return np.rint(enc * 255).astype(int).tolist()
+
+
+def test_adobe_rgb_hand_check():
+    # (60, 160, 70): linear (0.041, 0.359, 0.058) -> XYZ (0.101, 0.242, 0.084) ->
+    # linear sRGB (-0.085, 0.359, 0.045): red is outside sRGB, clipped to 0
+    assert _adobe_rgb_to_srgb_by_hand(fac.ADOBE_COLOUR) == [0, 161, 60]
+    # the test profile really is Adobe RGB: colorants of Adobe's AdobeRGB1998.icc
+    m = fac.rgb_colorants_d50(fac.ADOBE_RGB_PRIMARIES, fac.D65_WHITE)
+    np.testing.assert_allclose(m[:, 0], [0.60974, 0.31111, 0.01947], atol=2e-5)
+    np.testing.assert_allclose(m[:, 1], [0.20528, 0.62567, 0.06087], atol=2e-5)
+    np.testing.assert_allclose(m[:, 2], [0.14919, 0.06322, 0.74457], atol=2e-5)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP", "JPEG"])
+def test_adobe_rgb_profile_converted_to_srgb(tmp_path, fmt):
+    path = fac.make_with_icc(tmp_path / f"a.{fmt.lower()}", fmt)
+    img = load_rgb(path)
+    assert img.info == {"icc": "converted"}
+    with Image.open(path) as raw:
+        stored = np.asarray(raw.convert("RGB"))  # the numbers in the file
+    arr = np.asarray(img)
+    np.testing.assert_array_equal(arr, _littlecms_to_srgb(stored, fac.adobe_rgb_icc()))
+    if fmt != "JPEG":
+        assert stored[3, 3].tolist() == [60, 160, 70]
+        assert arr[3, 3].tolist() == [0, 161, 60]
+    _close(arr[3, 3], _adobe_rgb_to_srgb_by_hand(fac.ADOBE_COLOUR), 4)  # loose: JPEG too
+
+
+def test_matrix_profile_perceptual_equals_relative_colorimetric():
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        _littlecms_to_srgb(rgb, fac.adobe_rgb_icc(), ImageCms.Intent.PERCEPTUAL),
+        _littlecms_to_srgb(rgb, fac.adobe_rgb_icc(), ImageCms.Intent.RELATIVE_COLORIMETRIC))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_srgb_profile_leaves_pixels_unchanged(tmp_path, fmt):
+    path = tmp_path / f"s.{fmt.lower()}"
+    Image.fromarray(fac._noise((64, 64))).save(path, fmt, icc_profile=fac.srgb_icc())
+    with Image.open(path) as raw:
+        stored = np.asarray(raw.convert("RGB"), int)
+    img = load_rgb(path)
+    assert img.info == {"icc": "converted"}
+    assert np.abs(np.asarray(img, int) - stored).max() <= 1
+
+
+def test_rgba_with_profile_converted_then_composited(tmp_path):
+    path = tmp_path / "a.png"
+    arr = np.zeros((2, 3, 4), np.uint8)
+    arr[:] = (*fac.ADOBE_COLOUR, 255)
+    arr[:, 1, 3] = 128
+    arr[:, 2, 3] = 0
+    Image.fromarray(arr, "RGBA").save(path, icc_profile=fac.adobe_rgb_icc())
+    out = load_rgb_array(path)
+    assert out[0, 0].tolist() == [0, 161, 60]  # opaque: converted
+    expected_half = [round(c * 128 / 255 + 255 * 127 / 255) for c in (0, 161, 60)]
+    _close(out[0, 1], expected_half, 1)  # converted, then composited on white
+    assert out[0, 2].tolist() == [255, 255, 255]
+
+
+def test_grey_profile_converted(tmp_path):
+    # linear-light grey profile: 128 means luminance 128/255 = 0.502, which sRGB encodes
+    # as 1.055 * 0.502 ** (1/2.4) - 0.055 = 0.7367 -> 188
+    img = load_rgb(fac.make_with_icc(tmp_path / "g.png", icc=fac.grey_icc(1.0), mode="L",
+                                     colour=128))
+    assert img.info == {"icc": "converted"}
+    assert np.asarray(img)[0, 0].tolist() == [188, 188, 188]
+    la = load_rgb_array(fac.make_with_icc(tmp_path / "la.png", icc=fac.grey_icc(1.0), mode="LA",
+                                          colour=(128, 255)))
+    assert la[0, 0].tolist() == [188, 188, 188]
+    # gamma-2.2 grey: 128 -> luminance 0.2195 -> sRGB 129, i.e. almost unchanged
+    g22 = load_rgb_array(fac.make_with_icc(tmp_path / "g22.jpg", "JPEG", icc=fac.grey_icc(2.2),
+                                           mode="L", colour=128))
+    _close(g22[0, 0], (129, 129, 129), 1)
+
+
+def test_greyscale_pixels_with_rgb_profile_read_as_neutral(tmp_path):
+    path = fac.make_with_icc(tmp_path / "g.jpg", "JPEG", mode="L", colour=128)  # Adobe RGB profile
+    img = load_rgb(path)
+    assert img.info == {"icc": "converted"}
+    with Image.open(path) as raw:
+        stored = np.asarray(raw.convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(img), _littlecms_to_srgb(stored, fac.adobe_rgb_icc()))
+    _close(np.asarray(img)[0, 0], (129, 129, 129), 1)  # Adobe gamma 2.2 grey 128 -> sRGB 129
+
+
+@pytest.mark.parametrize("icc", [b"not a profile" * 8, fac.adobe_rgb_icc()[:300], fac.grey_icc()],
+                         ids=["garbage", "truncated", "grey_profile_on_rgb"])
+def test_unusable_profile_keeps_pixels_and_logs(tmp_path, caplog, icc):
+    path = fac.make_with_icc(tmp_path / "x.png", icc=icc)
+    with caplog.at_level(logging.WARNING, logger="artstyle.images"):
+        img = load_rgb(path)
+    assert np.asarray(img)[3, 3].tolist() == list(fac.ADOBE_COLOUR)
+    assert img.info == {"icc": "unusable"}
+    assert "ICC profile unusable" in caplog.text
+    assert all("\n" not in r.getMessage() for r in caplog.records)
+
+
+def test_cmyk_with_rgb_profile_falls_back_to_naive(tmp_path, caplog):
+    path = fac.make_cmyk_jpeg(tmp_path / "c.jpg", icc_profile=fac.adobe_rgb_icc())
+    with caplog.at_level(logging.WARNING, logger="artstyle.images"):
+        img = load_rgb(path)
+    _close(np.asarray(img)[5, 5], (255, 0, 0), 6)
+    assert img.info == {"icc": "unusable"} and "naive CMYK" in caplog.text
+
+
+def test_no_profile_status_none(tmp_path):
+    assert load_rgb(fac.make_rgb_jpeg(tmp_path / "a.jpg")).info == {"icc": "none"}
+
+
+def test_prepare_summary_counts_icc_conversions(tmp_path):
+    from artstyle.config import PrepareParams
+    from artstyle.data.catalogue import prepare_dataset
+    from artstyle.io import read_json
+
+    raw = tmp_path / "raw"
+    (raw / "A").mkdir(parents=True)
+    for i in range(4):  # distinct pixels everywhere: no duplicates
+        Image.fromarray(fac._noise(fac.SMALL, seed=i)).save(raw / "A" / f"n{i}.png")
+    fac.make_with_icc(raw / "B" / "adobe.png")                                  # converted
+    fac.make_with_icc(raw / "B" / "adobe.jpg", "JPEG", colour=(200, 120, 40))   # converted
+    fac.make_with_icc(raw / "B" / "srgb.png", icc=fac.srgb_icc(), colour=(1, 2, 3))  # converted
+    fac.make_with_icc(raw / "B" / "broken.png", icc=b"not a profile" * 8, colour=(9, 9, 9))
+    params = PrepareParams(max_pixels=fac.TREE_MAX_PIXELS, val_fraction=0.25,
+                           test_fraction=0.25, group_by_artist=False)
+    summary = prepare_dataset(raw, tmp_path / "prepared", tmp_path / "report",
+                              image_size=16, seed=0, params=params, progress=False)
+    assert summary["images"] == 8
+    assert (summary["icc_converted"], summary["icc_unusable"]) == (3, 1)
+    on_disk = read_json(tmp_path / "report" / "summary.json")
+    assert (on_disk["icc_converted"], on_disk["icc_unusable"]) == (3, 1)
+
+
+# ------------------------------------------------------------------------ float TIFF
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_float32_grey_tiff_scaled_from_unit_range(tmp_path, byteorder):
+    path = fac.make_float_tiff(tmp_path / "f.tif", byteorder=byteorder)
+    with Image.open(path) as raw:
+        assert raw.mode == "F"
+    arr = load_rgb_array(path)
+    assert arr[0, :4, 0].tolist() == fac.FLOAT_LEVELS_TO_8.tolist() == [0, 255, 128, 64]
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.0, 2.0, 1.0, 0.5], [0, 255, 128, 64]),  # HDR highlight: range widened to [0, 2]
+    ([-1.0, 1.0, 0.0, 0.5], [0, 255, 128, 191]),  # negative values: range [-1, 1]
+    ([0.0, 255.0, 127.5, 51.0], [0, 255, 128, 51]),  # 0..255 data: range [0, 255]
+    ([0.0, 1.0001, 0.5, 0.25], [0, 255, 127, 64]),  # just over 1: (almost) as [0, 1]
+    ([float("nan"), float("inf"), -float("inf"), 0.5], [0, 255, 0, 128]),
+])
+def test_float_values_outside_unit_range(tmp_path, values, expected):
+    Image.fromarray(np.array([values], np.float32)).save(tmp_path / "f.tif")
+    assert load_rgb_array(tmp_path / "f.tif")[0, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize("kw, layout", [
+    ({"channels": 3}, "RGB, 3 samples per pixel of 32-bit floating-point"),
+    ({"channels": 3, "byteorder": ">"}, "RGB, 3 samples per pixel of 32-bit floating-point"),
+    ({"channels": 3, "planar": 2}, "RGB, 3 samples per pixel of 32-bit floating-point"),
+    ({"channels": 4, "extra_samples": (2,)}, "RGB, 4 samples per pixel of 32-bit floating-point"),
+    ({"dtype": np.float16}, "greyscale, 1 sample per pixel of 16-bit floating-point"),
+    ({"dtype": np.float64}, "greyscale, 1 sample per pixel of 64-bit floating-point"),
+], ids=["rgb32", "rgb32_big_endian", "rgb32_planar", "rgba32", "grey16", "grey64"])
+def test_float_tiff_pillow_cannot_open_is_unsupported_format(tmp_path, kw, layout):
+    path = fac.make_float_tiff(tmp_path / "f.tif", **kw)
+    with pytest.raises(UnidentifiedImageError):  # beyond Pillow itself, not our choice
+        Image.open(path)
+    err = _reject(path)
+    assert err.reason == "unsupported_format"
+    assert err.message.startswith(f"TIFF pixel layout not supported by Pillow: {layout}")
+    assert "corrupt" not in str(err) and "\n" not in str(err)
+
+
+def test_corrupt_tiff_is_still_a_decode_error():
+    assert _reject(b"II*\x00\x00\x10\x00\x00").reason == "decode_error"  # IFD past the end
+
+
+def test_valid_format_outside_the_accepted_list_is_not_called_corrupt(tmp_path):
+    path = fac.make_float_tiff(tmp_path / "f.tif")
+    err = _reject(path, formats=("JPEG", "PNG"))
+    assert err.reason == "not_an_image" and "TIFF" in err.message and "accepted" in err.message
+
+
+def test_tiff_grey_with_associated_alpha(tmp_path):
+    arr = np.zeros((2, 2, 2), np.uint8)
+    arr[..., 0], arr[..., 1] = 100, 128  # premultiplied grey 100 at alpha 128
+    path = fac.write_tiff(tmp_path / "la.tif", arr, extra_samples=(1,))
+    with Image.open(path) as raw:
+        assert raw.mode == "La"
+    # premultiplied over white: 100 + 255 * (1 - 128/255) = 227
+    _close(load_rgb_array(path)[0, 0], (227, 227, 227), 1)
 
 
 # ------------------------------------------------------------------ helpers / resize

@@ -11,11 +11,33 @@ Every image goes through :func:`load_rgb` (or :func:`load_rgb_array`), which
 * fully decodes the image exactly once, with ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``
   left at ``False`` so that truncated files are rejected instead of padded with grey;
 * applies the EXIF orientation (:func:`PIL.ImageOps.exif_transpose`);
-* converts every pixel format to 8-bit sRGB-ish RGB: CMYK (through its embedded ICC
-  profile when there is one, else Pillow's naive conversion), greyscale ``L``/``LA``,
-  16-bit greyscale ``I;16`` (scaled 0..65535 -> 0..255, not clipped), 32-bit ``I`` and
-  float ``F``, bilevel ``1``, palette ``P``/``PA``; any transparency is composited on
-  **white**.
+* converts every pixel format to 8-bit sRGB: an embedded ICC profile (RGB, greyscale
+  or CMYK) is applied with LittleCMS (:mod:`PIL.ImageCms`, perceptual intent) and the
+  result counted in ``info["icc"]``; an unusable profile (unreadable, or of a colour
+  space that does not fit the pixels) is logged and the pixels are taken as they are
+  (CMYK then through Pillow's naive formula). Greyscale ``L``/``LA``/``La``, 16-bit
+  greyscale ``I;16`` (scaled 0..65535 -> 0..255, not clipped), 32-bit ``I``, 32-bit
+  float ``F`` (see below), bilevel ``1``, palette ``P``/``PA`` are all handled; any
+  transparency is composited on **white**.
+
+Float (``F``) images, e.g. 32-bit floating-point greyscale TIFFs, have the nominal range
+[0, 1]: ``v -> round(v * 255)``. When values fall outside it (HDR highlights above 1,
+negative values, 0..255 data) the range is widened linearly to
+``[min(0, lowest), max(1, highest)]`` and that range is mapped to 0..255, so nothing is
+clipped and an image whose values stay in [0, 1] is unaffected; NaN counts as the low
+end, +/-inf as the ends. Float layouts Pillow cannot open (RGB or multi-channel float,
+16- or 64-bit float TIFFs) are rejected as ``"unsupported_format"``, not as corrupt.
+
+Metadata never rejects an image. Pillow refuses PNG text chunks (``tEXt``/``zTXt``/
+``iTXt``, e.g. an XMP packet) and ``iCCP`` profiles that decompress to more than
+``PngImagePlugin.MAX_TEXT_CHUNK`` (1 MiB) or, together, ``MAX_TEXT_MEMORY``. While
+:func:`load_rgb` decodes, those two limits are raised to at least
+:data:`PNG_TEXT_CHUNK_LIMIT` / :data:`PNG_TEXT_MEMORY_LIMIT` (64 MiB; the previous
+values come back as soon as no decode by this module is running); a PNG whose metadata
+exceeds even that is decoded again without its text chunks (and, if needed, without its
+``iCCP`` profile), with a logged warning. Other formats (JPEG, WebP, TIFF, AVIF) carry
+EXIF/XMP/ICC without such limits in Pillow. The pixel limits (``max_pixels``,
+Pillow's decompression-bomb check) are separate and unchanged.
 
 Bad input never raises anything but :class:`ImageRejected`, whose ``reason`` is a short
 stable code (:data:`REJECTION_REASONS`) that callers count, e.g.::
@@ -34,14 +56,26 @@ dataset tree.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import logging
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Literal
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageCms,
+    ImageFile,
+    ImageOps,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+)
 
 from artstyle.errors import ArtstyleError
 from artstyle.imagenet import IMAGENET_MEAN_RGB
@@ -57,6 +91,8 @@ __all__ = [
     "save_image",
     "DEFAULT_FORMATS",
     "DEFAULT_MAX_PIXELS",
+    "PNG_TEXT_CHUNK_LIMIT",
+    "PNG_TEXT_MEMORY_LIMIT",
     "IMAGENET_MEAN_RGB",
     "REJECTION_REASONS",
     "ImageRejected",
@@ -90,8 +126,17 @@ REJECTION_REASONS: tuple[str, ...] = (
     "not_an_image",  # content is not an image in an accepted format
     "truncated",  # the image data ends early
     "too_large",  # more pixels than allowed and not reducible while decoding
-    "decode_error",  # recognised format but corrupt / undecodable / unsupported mode
+    "decode_error",  # recognised format but corrupt / undecodable
+    "unsupported_format",  # a valid file whose pixel layout Pillow cannot decode (float RGB TIFF)
 )
+
+#: Smallest ``PngImagePlugin.MAX_TEXT_CHUNK`` (largest decompressed single ``zTXt``/
+#: ``iTXt``/``iCCP`` chunk) in force while :func:`load_rgb` decodes; Pillow's default
+#: is 1 MiB. See the module docstring.
+PNG_TEXT_CHUNK_LIMIT = 64 * 1024 * 1024
+#: Smallest ``PngImagePlugin.MAX_TEXT_MEMORY`` (all text chunks of one PNG together) in
+#: force while :func:`load_rgb` decodes; Pillow's default is 64 MiB.
+PNG_TEXT_MEMORY_LIMIT = 64 * 1024 * 1024
 
 
 _WHITE = (255, 255, 255, 255)
@@ -136,7 +181,7 @@ class ImageRejected(ArtstyleError, ValueError):
     reason : str
         Short stable code, one of :data:`REJECTION_REASONS` (``"empty"``,
         ``"truncated"``, ``"not_an_image"``, ``"too_large"``, ``"decode_error"``,
-        ``"unreadable"``).
+        ``"unsupported_format"``, ``"unreadable"``).
     message : str
         Human-readable explanation (sizes, limits, the underlying Pillow error).
     source : str or None, optional
@@ -277,6 +322,136 @@ def _classify_decode_error(exc: BaseException, fmt: str | None) -> tuple[str, st
     return "decode_error", f"cannot decode the {fmt or 'image'}: {type(exc).__name__}: {text}"
 
 
+# ------------------------------------------------------------------ PNG metadata limits
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+#: What a PNG is decoded without, in turn, while its metadata is over Pillow's limits.
+_PNG_METADATA_DROPS = (_PNG_TEXT_CHUNKS, _PNG_TEXT_CHUNKS | {b"iCCP"})
+
+_png_limits_lock = threading.Lock()
+_png_limits_users = 0
+_png_limits_saved: tuple[int, int] | None = None
+
+
+class _PngMetadataTooLarge(Exception):
+    """Internal: Pillow refused a PNG for the size of its text/ICC chunks."""
+
+
+def _is_png_metadata_limit(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, ValueError) and ("MAX_TEXT_CHUNK" in text or "MAX_TEXT_MEMORY" in text)
+
+
+@contextlib.contextmanager
+def _png_text_limits():
+    """Raise Pillow's PNG text-chunk limits while at least one decode of ours runs.
+
+    Reference-counted across threads: the first decode to enter saves Pillow's values
+    and raises them (never lowers them), the last one to leave puts them back.
+    """
+    global _png_limits_users, _png_limits_saved
+    with _png_limits_lock:
+        if _png_limits_users == 0:
+            saved = (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY)
+            _png_limits_saved = saved
+            PngImagePlugin.MAX_TEXT_CHUNK = max(saved[0], PNG_TEXT_CHUNK_LIMIT)
+            PngImagePlugin.MAX_TEXT_MEMORY = max(saved[1], PNG_TEXT_MEMORY_LIMIT)
+        _png_limits_users += 1
+    try:
+        yield
+    finally:
+        with _png_limits_lock:
+            _png_limits_users -= 1
+            if _png_limits_users == 0 and _png_limits_saved is not None:
+                PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = _png_limits_saved
+                _png_limits_saved = None
+
+
+def _png_without_chunks(
+    stream: BinaryIO, start: int, drop: frozenset[bytes]
+) -> tuple[io.BytesIO, set[bytes]]:
+    """Copy the PNG at ``start`` without the chunks whose type is in ``drop``.
+
+    Dropped chunks are skipped with a seek, never read or decompressed, so memory stays
+    bounded by the kept chunks. Anything irregular (a chunk running past the end) is
+    copied as it is, for Pillow to report as usual. Returns the copy (positioned at 0)
+    and the chunk types actually dropped.
+    """
+    stream.seek(start)
+    out = io.BytesIO()
+    out.write(stream.read(len(_PNG_SIGNATURE)))
+    dropped: set[bytes] = set()
+    while True:
+        head = stream.read(8)
+        if len(head) < 8:
+            out.write(head)
+            break
+        length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+        if kind in drop:
+            stream.seek(length + 4, io.SEEK_CUR)  # data and CRC
+            dropped.add(kind)
+            continue
+        out.write(head)
+        remaining = length + 4
+        while remaining > 0:
+            block = stream.read(min(remaining, ImageFile.SAFEBLOCK))
+            if not block:
+                break
+            out.write(block)
+            remaining -= len(block)
+        if remaining > 0 or kind == b"IEND":
+            break
+    out.seek(0)
+    return out, dropped
+
+
+# -------------------------------------------------------------- TIFF layouts Pillow lacks
+
+_TIFF_SAMPLE_FORMATS = {1: "unsigned integer", 2: "signed integer", 3: "floating-point",
+                        4: "untyped", 5: "complex integer", 6: "complex floating-point"}
+_TIFF_PHOTOMETRIC = {0: "greyscale", 1: "greyscale", 2: "RGB", 3: "palette", 4: "mask",
+                     5: "CMYK", 6: "YCbCr", 8: "CIELab", 9: "ICCLab", 10: "ITULab",
+                     32844: "LogL", 32845: "LogLuv"}
+
+
+def _unsupported_tiff_layout(stream: BinaryIO, start: int) -> str | None:
+    """Describe a TIFF's sample layout when Pillow refused it *only* for that layout.
+
+    Pillow's TIFF plugin raises ``SyntaxError("unknown pixel mode")`` when the header and
+    tags are fine but no Pillow mode matches the samples (float RGB, 16/64-bit float,
+    32-bit integer RGB, ...); every other failure returns None (a corrupt file).
+    """
+    try:
+        stream.seek(start)
+        TiffImagePlugin.TiffImageFile(stream)
+    except SyntaxError as exc:
+        if "unknown pixel mode" not in str(exc):
+            return None
+    except Exception:  # noqa: BLE001 - any other failure: not merely an unsupported layout
+        return None
+    else:
+        return None
+    try:
+        stream.seek(start)
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(stream.read(8))
+        stream.seek(ifd.next)
+        ifd.load(stream)
+        spp = int(ifd.get(TiffImagePlugin.SAMPLESPERPIXEL, 1))
+        bits = sorted({int(b) for b in ifd.get(TiffImagePlugin.BITSPERSAMPLE, (1,))})
+        kinds = sorted({int(f) for f in ifd.get(TiffImagePlugin.SAMPLEFORMAT, (1,))})
+        photo = ifd.get(TiffImagePlugin.PHOTOMETRIC_INTERPRETATION)
+    except Exception:  # noqa: BLE001 - only the wording of the message is at stake
+        return "a sample layout Pillow does not decode"
+    kind = "/".join(_TIFF_SAMPLE_FORMATS.get(k, f"sample format {k}") for k in kinds)
+    colour = _TIFF_PHOTOMETRIC.get(photo, f"photometric {photo}")
+    text = (f"{colour}, {spp} sample{'s' if spp != 1 else ''} per pixel of "
+            f"{'/'.join(map(str, bits))}-bit {kind}")
+    if 3 in kinds:
+        text += " (Pillow reads floating-point TIFFs only as one 32-bit channel)"
+    return text
+
+
 # ----------------------------------------------------------------- colour conversion
 
 
@@ -288,14 +463,14 @@ def _scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
             return _minmax_uint8(a.astype(np.float64))
         # round(v * 255 / 65535) == round(v / 257)
         return ((a * 255 + 32767) // 65535).astype(np.uint8)
-    # mode "F"
-    a = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if lo >= 0.0 and hi <= 1.0:
-        return np.rint(a * 255.0).astype(np.uint8)
-    if lo >= 0.0 and hi <= 255.0:
-        return np.rint(a).astype(np.uint8)
-    return _minmax_uint8(a)
+    # mode "F": nominal range [0, 1], widened linearly to cover values outside it
+    # (module docstring): continuous, so 1.0001 and 1.0 give nearly the same image.
+    a = arr.astype(np.float64)
+    finite = a[np.isfinite(a)]
+    lo = min(0.0, float(finite.min())) if finite.size else 0.0
+    hi = max(1.0, float(finite.max())) if finite.size else 1.0
+    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
+    return np.clip(np.rint((a - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
 
 def _minmax_uint8(a: np.ndarray) -> np.ndarray:
@@ -305,55 +480,145 @@ def _minmax_uint8(a: np.ndarray) -> np.ndarray:
     return np.rint((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
-def _cmyk_to_rgb(im: Image.Image, where: str | None) -> Image.Image:
-    icc = im.info.get("icc_profile")
-    if icc:
-        try:
-            return ImageCms.profileToProfile(
-                im,
-                ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-                ImageCms.createProfile("sRGB"),
-                renderingIntent=ImageCms.Intent.PERCEPTUAL,
-                outputMode="RGB",
-            )
-        except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-            logger.warning(
-                "CMYK image %s: embedded ICC profile unusable (%s); using naive CMYK->RGB",
-                where or "<stream>",
-                exc,
-            )
-    return im.convert("RGB")
+#: Rendering intent of every embedded-profile conversion to sRGB. PERCEPTUAL: for the
+#: matrix/TRC profiles nearly all RGB and greyscale images carry (Adobe RGB, Display P3,
+#: ProPhoto, gamma greys) LittleCMS has no perceptual table and computes exactly the
+#: relative-colorimetric result (colours outside sRGB clipped to its gamut edge, white
+#: mapped to white); for LUT-based profiles that do ship a perceptual table (printer
+#: CMYK, some camera/scanner profiles) it applies the vendor's gamut compression, which
+#: keeps gradations in saturated areas instead of flattening them at the gamut edge -
+#: better for reading a painting's palette. It is also what the CMYK path always used.
+_ICC_INTENT = ImageCms.Intent.PERCEPTUAL
+#: Pillow mode a profile's colour space converts from.
+_ICC_MODE_FOR_SPACE = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}
+_ICC_CACHE_SIZE = 16
+_icc_cache: OrderedDict[tuple[bytes, str], tuple[Any, str]] = OrderedDict()
+_icc_lock = threading.Lock()
+_srgb_profile: Any = None
 
 
-def _to_rgb(im: Image.Image, where: str | None) -> Image.Image:
-    """Convert any decoded Pillow image to 8-bit RGB, compositing alpha on white."""
+class _IccUnusable(Exception):
+    """Internal: an embedded ICC profile cannot be applied (the message says why)."""
+
+
+def _icc_transform(icc: bytes, mode: str) -> tuple[Any, str]:
+    """A cached LittleCMS transform from the profile ``icc`` to sRGB for ``mode`` pixels.
+
+    Returns ``(transform, input_mode)``; ``input_mode`` differs from ``mode`` only for
+    greyscale (``L``) pixels tagged with an RGB profile, which are expanded to RGB
+    (neutral grey in that space). Raises :class:`_IccUnusable`.
+    """
+    global _srgb_profile
+    key = (hashlib.sha256(icc).digest(), mode)
+    with _icc_lock:
+        hit = _icc_cache.get(key)
+        if hit is not None:
+            _icc_cache.move_to_end(key)
+            return hit
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except Exception as exc:  # PyCMSError/OSError/ValueError/TypeError: all "unreadable"
+        raise _IccUnusable(f"unreadable profile: {exc}") from exc
+    space = str(getattr(source.profile, "xcolor_space", "") or "").strip()
+    in_mode = _ICC_MODE_FOR_SPACE.get(space)
+    if in_mode is None or not (in_mode == mode or (mode == "L" and in_mode == "RGB")):
+        raise _IccUnusable(f"a {space or 'unknown'} profile does not describe {mode} pixels")
+    if _srgb_profile is None:
+        _srgb_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    try:
+        transform = ImageCms.buildTransform(
+            source, _srgb_profile, in_mode, "RGB", renderingIntent=_ICC_INTENT
+        )
+    except Exception as exc:
+        raise _IccUnusable(f"no transform to sRGB: {exc}") from exc
+    with _icc_lock:
+        _icc_cache[key] = (transform, in_mode)
+        while len(_icc_cache) > _ICC_CACHE_SIZE:
+            _icc_cache.popitem(last=False)
+    return transform, in_mode
+
+
+def _apply_icc(im: Image.Image, icc: bytes, where: str | None) -> tuple[Image.Image, str]:
+    """Convert an ``RGB``/``RGBA``/``L``/``LA``/``CMYK`` image from its profile to sRGB.
+
+    Returns ``(RGB or RGBA image, "converted")``, or ``(im, "unusable")`` with a logged
+    reason when the profile cannot be applied (the pixels are then taken as they are).
+    Alpha is kept as it is (only colour is transformed).
+    """
+    colour, alpha = im, None
+    if im.mode in ("RGBA", "LA"):
+        colour, alpha = im.convert(im.mode[:-1]), im.getchannel("A")
+    try:
+        transform, in_mode = _icc_transform(icc, colour.mode)
+        if colour.mode != in_mode:
+            colour = colour.convert(in_mode)
+        out = transform.apply(colour)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad profile must never sink a good image
+        fallback = "Pillow's naive CMYK->RGB" if im.mode == "CMYK" else "the pixels as they are"
+        logger.warning(
+            "%s: embedded ICC profile unusable (%s); using %s",
+            where or "<stream>", str(exc).replace("\n", " "), fallback,
+        )
+        return im, "unusable"
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out, "converted"
+
+
+def _canonical_mode(im: Image.Image, where: str | None) -> Image.Image:
+    """Bring any decoded image to ``RGB``, ``RGBA``, ``L``, ``LA`` or ``CMYK`` (8 bits)."""
     mode = im.mode
-    if mode == "RGB":
-        if "transparency" not in im.info:
-            return im
-    elif mode == "CMYK":
-        return _cmyk_to_rgb(im, where)
-    elif mode in ("I", "F") or mode.startswith("I;16"):
+    if mode in ("I", "F") or mode.startswith("I;16"):
         arr = np.asarray(im)
         grey = Image.fromarray(_scale_to_uint8(arr, mode), "L")
         key = im.info.get("transparency")
         if isinstance(key, int):  # tRNS of a 16-bit greyscale PNG: one transparent level
             alpha = np.where(arr == key, 0, 255).astype(np.uint8)
             grey = Image.merge("LA", (grey, Image.fromarray(alpha, "L")))
-        im, mode = grey, grey.mode
-        if mode == "L":
-            return im.convert("RGB")
-
-    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
+        return grey
+    if mode in ("RGBA", "LA", "CMYK"):
+        return im
+    keyed = "transparency" in im.info
+    if mode in ("RGB", "L") and not keyed:
+        return im
     try:
-        if has_alpha:
-            rgba = im.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, _WHITE)
-            return Image.alpha_composite(background, rgba).convert("RGB")
-        return im.convert("RGB")
+        if mode in ("RGB", "L"):  # a tRNS colour key becomes alpha
+            return im.convert(mode + "A")
+        if mode == "La":  # premultiplied (TIFF associated alpha): Pillow only goes to LA
+            return im.convert("LA")
+        if mode == "1" and not keyed:
+            return im.convert("L")
+        has_alpha = mode in ("RGBa", "PA") or keyed
+        return im.convert("RGBA" if has_alpha else "RGB")
     except (ValueError, OSError) as exc:
         raise ImageRejected(
-            "decode_error", f"unsupported pixel mode {mode!r}: {exc}", where
+            "unsupported_format", f"cannot convert pixel mode {mode!r} to RGB: {exc}", where
+        ) from exc
+
+
+def _to_rgb(im: Image.Image, where: str | None) -> tuple[Image.Image, str]:
+    """Convert any decoded Pillow image to 8-bit sRGB, compositing alpha on white.
+
+    Returns the image (``im`` itself when it already is plain RGB without a profile)
+    and the ICC status: ``"none"`` (no embedded profile), ``"converted"`` or
+    ``"unusable"`` (see :func:`_apply_icc`).
+    """
+    icc = im.info.get("icc_profile")
+    base = _canonical_mode(im, where)
+    status = "none"
+    if icc:
+        base, status = _apply_icc(base, bytes(icc), where)
+    try:
+        if base.mode in ("RGBA", "LA"):
+            rgba = base.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, _WHITE)
+            return Image.alpha_composite(background, rgba).convert("RGB"), status
+        return (base if base.mode == "RGB" else base.convert("RGB")), status  # L, naive CMYK
+    except (ValueError, OSError) as exc:
+        raise ImageRejected(
+            "unsupported_format", f"cannot convert pixel mode {base.mode!r} to RGB: {exc}", where
         ) from exc
 
 
@@ -390,7 +655,10 @@ def load_rgb(
     PIL.Image.Image
         Mode ``"RGB"`` (3 x uint8 per pixel), size ``(width, height)`` after EXIF
         orientation and any decode-time reduction; only the first frame of animated or
-        multi-page files. Detached from the source (the file is closed).
+        multi-page files. Detached from the source (the file is closed). Its ``info``
+        holds only ``"icc"``: ``"none"`` (no embedded ICC profile), ``"converted"``
+        (the profile was applied, pixels are sRGB) or ``"unusable"`` (a profile was
+        present but could not be applied; the reason is logged).
 
     Raises
     ------
@@ -398,8 +666,10 @@ def load_rgb(
         With ``reason`` ``"unreadable"`` (cannot open), ``"empty"`` (0 bytes),
         ``"not_an_image"`` (not an image in an accepted format), ``"truncated"``,
         ``"too_large"`` (over ``max_pixels`` and not reducible, or over Pillow's
-        decompression-bomb limit, or out of memory) or ``"decode_error"``. No other
-        exception escapes for bad *content*.
+        decompression-bomb limit, or out of memory), ``"decode_error"`` (corrupt or
+        undecodable) or ``"unsupported_format"`` (a valid file whose pixel layout Pillow
+        cannot decode, e.g. a float RGB TIFF). No other exception escapes for bad
+        *content*; metadata size never causes a rejection (module docstring).
     ValueError
         If ``max_pixels`` is not a positive integer (a programming error).
     RuntimeError
@@ -414,12 +684,16 @@ def load_rgb(
     actually enforced here; if a caller turns that warning into an error
     (``-W error``) it is reported as ``"too_large"`` like ``DecompressionBombError``.
 
-    Colour handling: CMYK is converted through its embedded ICC profile to sRGB when
-    present (LittleCMS, perceptual intent), else with Pillow's naive formula; RGB/L
-    ICC profiles are ignored (pixels taken as sRGB, as Keras/TF decoders do).
-    16-bit greyscale is scaled ``round(v * 255 / 65535)``; 16-bit RGB(A) PNGs are
-    reduced by Pillow to their high byte (error <= 1 level). Alpha and ``tRNS``
-    transparency are composited on white (straight alpha).
+    Colour handling: an embedded ICC profile (RGB, greyscale or CMYK; greyscale pixels
+    tagged with an RGB profile are read as neutral RGB) is converted to sRGB with
+    LittleCMS, perceptual intent (for matrix/TRC profiles the same as relative
+    colorimetric); without a profile, pixels are taken as sRGB and CMYK goes through
+    Pillow's naive formula; a profile that cannot be applied is logged and the pixels
+    are used as they are. 16-bit greyscale is scaled ``round(v * 255 / 65535)``;
+    16-bit RGB(A) PNGs are reduced by Pillow to their high byte (error <= 1 level);
+    float ``F`` is scaled from [0, 1] (widened when values fall outside, module
+    docstring). Alpha and ``tRNS`` transparency are composited on white (straight
+    alpha) after the colour conversion.
     """
     if max_pixels is not None and (not isinstance(max_pixels, (int, np.integer)) or max_pixels <= 0):
         raise ValueError(f"max_pixels must be a positive integer or None, got {max_pixels!r}")
@@ -441,6 +715,54 @@ def load_rgb(
         if riff_problem:
             raise ImageRejected("truncated", riff_problem, where)
 
+        current: BinaryIO = stream
+        dropped: set[bytes] = set()
+        for attempt in range(len(_PNG_METADATA_DROPS) + 1):
+            try:
+                rgb, icc_status = _decode_stream(
+                    current, allowed=allowed, sniffed=sniffed, max_pixels=max_pixels, where=where
+                )
+                break
+            except _PngMetadataTooLarge as exc:
+                if attempt == len(_PNG_METADATA_DROPS):  # nothing left to drop: cannot happen
+                    raise ImageRejected(
+                        "decode_error", f"cannot decode the PNG: {exc}", where
+                    ) from exc
+                drop = _PNG_METADATA_DROPS[attempt]
+                logger.warning(
+                    "%s: PNG metadata over Pillow's size limits (%s); "
+                    "decoding it without its %s chunks",
+                    where or "<stream>", exc, "/".join(sorted(k.decode("ascii") for k in drop)),
+                )
+                current, dropped = _png_without_chunks(stream, start, drop)
+    finally:
+        if owned:
+            stream.close()
+
+    if rgb.mode != "RGB":  # defensive: _to_rgb always returns RGB
+        raise ImageRejected("decode_error", f"conversion produced mode {rgb.mode}", where)
+    if b"iCCP" in dropped:
+        icc_status = "unusable"  # the warning above said why
+    rgb.info.clear()  # drop EXIF/ICC of the source: pixels are now plain 8-bit sRGB
+    rgb.info["icc"] = icc_status
+    return rgb
+
+
+def _decode_stream(
+    stream: BinaryIO,
+    *,
+    allowed: list[str] | None,
+    sniffed: str | None,
+    max_pixels: int | None,
+    where: str | None,
+) -> tuple[Image.Image, str]:
+    """Open, check, decode, orient and convert one image (the body of :func:`load_rgb`).
+
+    Raises :class:`ImageRejected`, or :class:`_PngMetadataTooLarge` for the caller to
+    retry without the PNG's metadata chunks.
+    """
+    start = stream.tell()
+    with _png_text_limits():
         try:
             im = Image.open(stream, formats=allowed)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -448,20 +770,12 @@ def load_rgb(
                 "too_large", f"over Pillow's decompression-bomb limit: {exc}", where
             ) from exc
         except UnidentifiedImageError as exc:
-            if sniffed:
-                raise ImageRejected(
-                    "decode_error",
-                    f"starts like a {sniffed} file but its header is unreadable "
-                    "(truncated or corrupt)",
-                    where,
-                ) from exc
-            kinds = ", ".join(allowed) if allowed is not None else "any Pillow format"
-            raise ImageRejected(
-                "not_an_image", f"content is not a recognised image ({kinds})", where
-            ) from exc
+            raise _unidentified(stream, start, sniffed, allowed, where) from exc
         except ImageRejected:
             raise
         except Exception as exc:  # plugins raise OSError/ValueError/SyntaxError/...
+            if _is_png_metadata_limit(exc):
+                raise _PngMetadataTooLarge(str(exc)) from exc
             reason, message = _classify_decode_error(exc, sniffed)
             raise ImageRejected(reason, message, where) from exc
 
@@ -493,6 +807,8 @@ def load_rgb(
                     "too_large", f"over Pillow's decompression-bomb limit: {exc}", where
                 ) from exc
             except Exception as exc:
+                if _is_png_metadata_limit(exc):  # text chunks after the image data
+                    raise _PngMetadataTooLarge(str(exc)) from exc
                 reason, message = _classify_decode_error(exc, fmt)
                 raise ImageRejected(reason, message, where) from exc
 
@@ -505,21 +821,40 @@ def load_rgb(
                 )
                 oriented = im.copy()
             try:
-                rgb = _to_rgb(oriented, where)
+                rgb, icc_status = _to_rgb(oriented, where)
             except ImageRejected:
                 raise
             except MemoryError as exc:
                 raise ImageRejected("too_large", "ran out of memory converting to RGB", where) from exc
             if rgb is im:
                 rgb = im.copy()
-    finally:
-        if owned:
-            stream.close()
+    return rgb, icc_status
 
-    if rgb.mode != "RGB":  # defensive: _to_rgb always returns RGB
-        raise ImageRejected("decode_error", f"conversion produced mode {rgb.mode}", where)
-    rgb.info.clear()  # drop EXIF/ICC of the source: pixels are now plain 8-bit RGB
-    return rgb
+
+def _unidentified(
+    stream: BinaryIO, start: int, sniffed: str | None, allowed: list[str] | None, where: str | None
+) -> ImageRejected:
+    """The rejection for content Pillow did not recognise (no plugin accepted it)."""
+    if sniffed and allowed is not None and sniffed not in allowed:
+        return ImageRejected(
+            "not_an_image",
+            f"a {sniffed} file, which is not among the accepted formats ({', '.join(allowed)})",
+            where,
+        )
+    if sniffed == "TIFF":
+        layout = _unsupported_tiff_layout(stream, start)
+        if layout:
+            return ImageRejected(
+                "unsupported_format", f"TIFF pixel layout not supported by Pillow: {layout}", where
+            )
+    if sniffed:
+        return ImageRejected(
+            "decode_error",
+            f"starts like a {sniffed} file but its header is unreadable (truncated or corrupt)",
+            where,
+        )
+    kinds = ", ".join(allowed) if allowed is not None else "any Pillow format"
+    return ImageRejected("not_an_image", f"content is not a recognised image ({kinds})", where)
 
 
 def load_rgb_array(
