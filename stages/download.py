@@ -4,6 +4,8 @@ from _common import run
 
 
 def main(params, argv):
+    import logging
+
     from artstyle import paths
 
     data = params.data
@@ -13,11 +15,21 @@ def main(params, argv):
         counts = generate_sample(paths.RAW, images_per_class=data.sample.images_per_class,
                                  side=data.sample.side, seed=params.base.seed)
         return f"generated synthetic sample: {len(counts)} classes, {sum(counts.values())} images"
-    from artstyle.data.download import fetch_raw
+    from artstyle.data.download import fetch_raw, repository_root, resolve_data_path
 
-    summary = fetch_raw(data.source, paths.RAW, url=data.url, path=data.path, sha256=data.sha256,
+    path = None
+    if data.path is not None:
+        # Relative to the repository root, also inside `dvc exp run --temp` / queue copies.
+        path = resolve_data_path(data.path)
+        logging.getLogger("artstyle.stages.download").info(
+            "data.path %r resolved to %s (repository root %s)", data.path, path,
+            repository_root())
+    summary = fetch_raw(data.source, paths.RAW, url=data.url, path=path, sha256=data.sha256,
                         classes=data.classes, cache_dir=paths.DOWNLOADS, retries=data.retries,
                         timeout=data.timeout_s)
+    if path is not None:
+        summary["data_path"] = data.path
+        summary["data_path_resolved"] = str(path)
     return f"{data.source}: wrote {paths.RAW} ({summary})"
 
 

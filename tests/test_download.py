@@ -693,3 +693,289 @@ def test_interrupted_download_keeps_part_and_resumes(server, pandora_zip, tmp_pa
     assert (tmp_path / "a.zip").read_bytes() == pandora_zip
     assert server.log[-1]["range"] == f"bytes={half}-" and server.log[-1]["if_range"] == '"v1"'
     assert leftovers(tmp_path) == ["a.zip", "built.zip"]
+
+
+# --------------------------------------------------------------------------- data bug reports
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _png_bytes(seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_folder_and_zip_give_the_same_nfc_class_and_artist_names(tmp_path):
+    import unicodedata
+
+    from artstyle.data.catalogue import prepare_dataset
+    from artstyle.io import read_json
+
+    nfd = {name: unicodedata.normalize("NFD", name)
+           for name in ("Réalisme", "Jean-François Millet", "Glaneuses é.png")}
+    files = {}
+    for i in range(3):
+        files[f"{nfd['Réalisme']}/{nfd['Jean-François Millet']}/{i}.png"] = _png_bytes(i)
+        files[f"Baroque/{i}.png"] = _png_bytes(10 + i)
+    files[f"{nfd['Réalisme']}/{nfd['Glaneuses é.png']}"] = _png_bytes(20)
+    src = tmp_path / "src"
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    assert nfd["Réalisme"] in os.listdir(src)          # the folder really is NFD on disk
+    archive = _zip_with(tmp_path / "src.zip", list(files.items()))
+
+    by_folder = fetch_raw("folder", tmp_path / "a" / "raw", path=src, progress=False)
+    by_zip = fetch_raw("folder", tmp_path / "b" / "raw", path=archive, progress=False)
+    assert by_folder["classes"] == by_zip["classes"] == ["Baroque", "R\u00e9alisme"]
+    assert by_folder["counts"] == by_zip["counts"] == {"Baroque": 3, "R\u00e9alisme": 4}
+    tree_a, tree_b = tree_of(tmp_path / "a" / "raw"), tree_of(tmp_path / "b" / "raw")
+    assert tree_a == tree_b
+    assert "R\u00e9alisme/Jean-Fran\u00e7ois Millet/0.png" in tree_a
+    assert "R\u00e9alisme/Glaneuses \u00e9.png" in tree_a
+
+    for d in ("a", "b"):
+        prepare_dataset(tmp_path / d / "raw", tmp_path / d / "prepared", tmp_path / d / "report",
+                        image_size=32, seed=0, progress=False)
+    assert read_json(tmp_path / "a" / "prepared" / "classes.json") == \
+        read_json(tmp_path / "b" / "prepared" / "classes.json") == ["Baroque", "R\u00e9alisme"]
+    manifests = [(tmp_path / d / "prepared" / "manifest.csv").read_text(encoding="utf-8")
+                 for d in ("a", "b")]
+    assert manifests[0] == manifests[1]
+    assert "Jean-Fran\u00e7ois Millet" in manifests[0]
+
+
+def test_import_folder_names_differing_only_in_normalisation_keep_the_last(tmp_path):
+    import unicodedata
+
+    src = tmp_path / "src"
+    for name, data in ((unicodedata.normalize("NFC", "Café"), b"nfc"),
+                       (unicodedata.normalize("NFD", "Café"), b"nfd")):
+        (src / name).mkdir(parents=True)
+        (src / name / "a.jpg").write_bytes(data)
+    (src / "Baroque").mkdir()
+    (src / "Baroque" / "b.jpg").write_bytes(b"b")
+    out = import_folder(src, tmp_path / "raw")
+    tree = tree_of(out)
+    assert set(tree) == {"Baroque/b.jpg", "Caf\u00e9/a.jpg"}
+    assert tree["Caf\u00e9/a.jpg"] in (b"nfc", b"nfd")
+
+
+def test_unknown_class_names_the_entry_and_available_classes_not_a_temp_folder(tmp_path):
+    src = _make_folder(tmp_path / "src")
+    archive = make_pandora_zip(tmp_path / "p.zip")
+    for path in (src, archive):
+        with pytest.raises(dl.DataSourceError) as info:
+            fetch_raw("folder", tmp_path / "raw", path=path, classes=["Baroque", "Cubism"],
+                      progress=False)
+        assert str(info.value) == (
+            f"unknown class(es) 'Cubism' in data.classes (not a class folder of {path}); "
+            "available: 'Baroque', 'High_Renaissance', 'Impressionism', 'realism', 'ukiyo-e'"
+            "; fix data.classes, or [] for all")
+        assert ".fetch-" not in str(info.value)
+    assert leftovers(tmp_path) == ["p.zip", "src"]
+
+
+def test_every_user_error_of_download_and_archive_is_an_artstyle_error(tmp_path):
+    from artstyle.errors import ArtstyleError
+
+    good = make_pandora_zip(tmp_path / "good.zip")
+    (tmp_path / "notes.txt").write_text("not a zip")
+    crc = _zip_with(tmp_path / "crc.zip", [("Baroque/a.jpg", b"A" * 100),
+                                          ("realism/b.jpg", b"B" * 100)])
+    blob = bytearray(crc.read_bytes())
+    blob[blob.index(b"B" * 100) + 10] = ord("C")
+    crc.write_bytes(bytes(blob))
+    loose = _zip_with(tmp_path / "loose.zip", [("readme.txt", b"x")])
+    evil = _zip_with(tmp_path / "evil.zip", [("../evil.txt", b"x"), ("Baroque/a.jpg", b"a")])
+    link = _zip_with(tmp_path / "link.zip", [(_symlink_info("Baroque/l.jpg"), b"/etc/passwd"),
+                                            ("Baroque/a.jpg", b"a")])
+    out = tmp_path / "out" / "raw"
+    folder = _make_folder(tmp_path / "src")
+    cases = {   # what: (call, a part of the one-line message)
+        "missing folder": (lambda: fetch_raw("folder", out, path=tmp_path / "nope"),
+                           "does not exist"),
+        "missing archive": (lambda: fetch_raw("pandora7k", out, path=tmp_path / "nope.zip"),
+                            "does not exist; check data.path"),
+        "not a zip": (lambda: fetch_raw("folder", out, path=tmp_path / "notes.txt"),
+                      "is a file but not a zip archive"),
+        "bad zip": (lambda: safe_extract_zip(tmp_path / "notes.txt", out),
+                    "is not a valid zip archive"),
+        "crc": (lambda: fetch_raw("folder", out, path=crc), "Bad CRC-32"),
+        "no class folder": (lambda: fetch_raw("folder", out, path=loose),
+                            "holds no file inside a class folder"),
+        "dotdot": (lambda: fetch_raw("folder", out, path=evil), "'..' component"),
+        "symlink": (lambda: fetch_raw("folder", out, path=link), "(symbolic link)"),
+        "overlap": (lambda: fetch_raw("folder", folder / "raw", path=folder), "overlap"),
+        "unknown class": (lambda: fetch_raw("folder", out, path=good, classes=["Cubism"]),
+                          "unknown class(es) 'Cubism'"),
+        "ambiguous class": (lambda: select_classes(_ambiguous(tmp_path), ["baroque"]),
+                            "is ambiguous"),
+        "no raw folder": (lambda: select_classes(tmp_path / "nope", ["x"]), "does not exist"),
+        "unknown source": (lambda: fetch_raw("wikiart", out), "unknown data source"),
+        "sample": (lambda: fetch_raw("sample", out), "generate_sample"),
+        "folder without path": (lambda: fetch_raw("folder", out), "set data.path"),
+        "folder with url": (lambda: fetch_raw("folder", out, path=good, url="http://x/y.zip"),
+                            "takes path=, not url="),
+        "folder pinned": (lambda: fetch_raw("folder", out, path=folder, sha256="0" * 64),
+                          "can only pin a zip archive"),
+        "url and path": (lambda: fetch_raw("pandora7k", out, path=good, url="http://x/y.zip"),
+                         "not both"),
+        "bad pin": (lambda: fetch_raw("folder", out, path=good, sha256="xyz"), "64 hex digits"),
+    }
+    for what, (call, part) in cases.items():
+        with pytest.raises(ArtstyleError) as info:
+            call()
+        assert part in str(info.value), what
+        assert "\n" not in str(info.value), what
+    assert leftovers(tmp_path / "out") == []
+
+
+def _ambiguous(tmp_path: Path) -> Path:
+    root = tmp_path / "ambiguous"
+    for name in ("Baroque", "baroque"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def test_old_exception_types_are_kept(tmp_path):
+    from artstyle.data import archive
+
+    assert issubclass(archive.ArchiveError, ValueError)
+    assert issubclass(archive.UnsafeArchiveError, archive.ArchiveError)
+    assert issubclass(archive.ArchiveNotFoundError, FileNotFoundError)
+    assert issubclass(archive.BadArchiveError, zipfile.BadZipFile)
+    assert issubclass(archive.NotEnoughSpaceError, OSError)
+    assert issubclass(dl.DataSourceError, ValueError)
+    assert issubclass(dl.DataPathError, FileNotFoundError)
+
+
+# ------------------------------------------------------------- data.path and the stage script
+
+
+def test_repository_root_and_data_path_inside_dvc_experiment_copies(tmp_path):
+    root = tmp_path / "project" / "repo"
+    shared = tmp_path / "project" / "shared" / "datasets" / "mini"
+    shared.mkdir(parents=True)
+    temp_copy = root / ".dvc" / "tmp" / "exps" / "tmpq1w2e3r4"
+    queued = root / ".dvc" / "tmp" / "exps" / "run" / "abc123"
+    for d in (temp_copy, queued):
+        d.mkdir(parents=True)
+
+    assert dl.repository_root(root) == root
+    assert dl.repository_root(temp_copy) == root
+    assert dl.repository_root(queued) == root
+    for cwd in (root, temp_copy, queued):
+        assert dl.resolve_data_path("../shared/datasets/mini", cwd=cwd) == shared
+    assert dl.resolve_data_path(str(shared), cwd=temp_copy) == shared     # absolute: kept
+    (root / "local.zip").write_bytes(b"zip")
+    assert dl.resolve_data_path("local.zip", cwd=temp_copy) == root / "local.zip"
+
+    with pytest.raises(dl.DataPathError) as info:
+        dl.resolve_data_path("../shared/datasets/missing", cwd=temp_copy)
+    assert str(info.value) == (
+        "data.path '../shared/datasets/missing' does not exist: looked for "
+        f"{tmp_path / 'project' / 'shared' / 'datasets' / 'missing'} (relative to the "
+        f"repository root {root}); give an absolute path, e.g. "
+        "-S data.path=/full/path/to/missing")
+
+
+def _stage_dir(where: Path, *, path: str, classes: list[str] = ()) -> Path:
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["data"].update(source="folder", path=path, classes=list(classes), url=None,
+                          sha256=None)
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return where
+
+
+def _run_download_stage(cwd: Path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ARTSTYLE_LOG": "CRITICAL"}
+    return subprocess.run([sys.executable, str(REPO / "stages" / "download.py")], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("case", ["dotdot", "symlink", "unknown_class", "missing_path"])
+def test_download_stage_prints_one_line_without_traceback(tmp_path, case):
+    if case == "dotdot":
+        bad = _zip_with(tmp_path / "evil.zip", [("../evil.txt", b"x"), ("Baroque/a.jpg", b"a"),
+                                               ("realism/b.jpg", b"b")])
+        expected = (f"download: refusing to extract {bad}: 1 unsafe entry would be written "
+                    "outside the target: '../evil.txt' ('..' component); nothing was extracted: "
+                    "use an archive with relative paths and no links")
+        cwd = _stage_dir(tmp_path / "repo", path=str(bad))
+    elif case == "symlink":
+        bad = _zip_with(tmp_path / "link.zip", [(_symlink_info("Baroque/l.jpg"), b"/etc/passwd"),
+                                               ("realism/b.jpg", b"b")])
+        expected = (f"download: refusing to extract {bad}: 1 unsafe entry would be written "
+                    "outside the target: 'Baroque/l.jpg' (symbolic link); nothing was "
+                    "extracted: use an archive with relative paths and no links")
+        cwd = _stage_dir(tmp_path / "repo", path=str(bad))
+    elif case == "unknown_class":
+        good = make_pandora_zip(tmp_path / "good.zip")
+        expected = (f"download: unknown class(es) 'Cubism' in data.classes (not a class folder "
+                    f"of {good}); available: 'Baroque', 'High_Renaissance', 'Impressionism', "
+                    "'realism', 'ukiyo-e'; fix data.classes, or [] for all")
+        cwd = _stage_dir(tmp_path / "repo", path="../good.zip", classes=["Baroque", "Cubism"])
+    else:
+        expected = (f"download: data.path '../shared/none' does not exist: looked for "
+                    f"{tmp_path / 'shared' / 'none'} (relative to the repository root "
+                    f"{tmp_path / 'repo'}); give an absolute path, e.g. "
+                    "-S data.path=/full/path/to/none")
+        cwd = _stage_dir(tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpabc",
+                         path="../shared/none")
+    proc = _run_download_stage(cwd)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    # logs are off (ARTSTYLE_LOG=CRITICAL); progress bars (tqdm, on stderr) aside, the
+    # stage says one line
+    bar = re.compile(r"\|.*\[\d\d:\d\d")
+    assert [line for line in proc.stderr.splitlines()
+            if line.strip() and not bar.search(line)] == [expected]
+    assert not (cwd / "data" / "raw").exists()
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_download_stage_in_an_experiment_copy_reads_data_path_from_the_root(tmp_path):
+    src = _make_folder(tmp_path / "shared" / "mini")
+    cwd = _stage_dir(tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpxyz",
+                     path="../shared/mini")
+    proc = _run_download_stage(cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert f"'data_path': '../shared/mini', 'data_path_resolved': '{src}'" in proc.stdout
+    assert f"'origin': '{src}'" in proc.stdout
+    assert tree_of(cwd / "data" / "raw") == PANDORA_FILES
+
+
+@pytest.mark.parametrize(("classes", "url", "message"), [
+    ([1, 10], None, ("data.classes entries must be text, spelt as the class folders; quote "
+                     "1, 10, e.g. data.classes: ['1', '10']")),
+    (["Baroque"], None, ("data.classes names a single class ('Baroque'); a classifier needs "
+                         "at least 2: list more, or [] for all")),
+    (["Baroque", "baroque"], None, "data.classes names a single class ('Baroque')"),
+    ([], "ftp://example.org/p.zip", ("data.url must be an http:// or https:// URL, got "
+                                     "'ftp://example.org/p.zip'")),
+])
+def test_data_params_refuse_what_download_cannot_use(classes, url, message):
+    import yaml
+
+    from artstyle.config import ParamsError, parse_params
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    raw["data"].update(classes=classes, url=url)
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        parse_params(raw)
+    raw["data"].update(classes=["1", "10"], url=None)
+    assert parse_params(raw).data.classes == ["1", "10"]

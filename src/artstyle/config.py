@@ -68,12 +68,31 @@ class DataParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 60.0
     sample: SampleParams = SampleParams()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _class_names_are_text(cls, raw: Any) -> Any:
+        # Class names are folder names, i.e. text: YAML reads [1, 01, 10] as numbers and
+        # would lose a spelling such as "01", so numbers are refused, not converted.
+        classes = raw.get("classes") if isinstance(raw, dict) else None
+        if isinstance(classes, list):
+            numbers = [c for c in classes if not isinstance(c, str)]
+            if numbers:
+                raise ValueError(
+                    f"data.classes entries must be text, spelt as the class folders; quote "
+                    f"{', '.join(map(repr, numbers))}, e.g. data.classes: ['1', '10']")
+        return raw
+
     @model_validator(mode="after")
     def _folder_needs_path(self) -> "DataParams":
         if self.source == "folder" and not self.path:
             raise ValueError("data.path is required when data.source is 'folder'")
         if self.sha256 is not None and len(self.sha256) != 64:
             raise ValueError("data.sha256 must be 64 hex digits or null")
+        if self.url is not None and not self.url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"data.url must be an http:// or https:// URL, got {self.url!r}")
+        if len({c.casefold() for c in self.classes}) == 1:
+            raise ValueError(f"data.classes names a single class ({self.classes[0]!r}); a "
+                             "classifier needs at least 2: list more, or [] for all")
         return self
 
 

@@ -9,6 +9,13 @@
 :func:`import_folder`
     The ``folder`` source: a local tree (hard-linked where possible, else copied) or a
     local zip.
+
+Both deliveries give the same tree: every path component (class, artist and file
+names) is Unicode-normalised to NFC, so an accented letter stored decomposed (NFD, as
+macOS and some zip tools write it) comes out composed whether it arrives in a folder or
+a zip. Every failure a user can cause (missing path, not a zip, damaged or unsafe
+archive, no class folder, not enough disk space) raises an
+:class:`artstyle.errors.ArtstyleError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -40,8 +47,29 @@ _UNICODE_PATH_EXTRA = 0x7075
 _CHUNK = 1 << 20
 
 
-class UnsafeArchiveError(ArtstyleError, ValueError):
+class ArchiveError(ArtstyleError, ValueError):
+    """A local dataset cannot be imported: not a zip, encrypted, no class folder, overlap."""
+
+
+class UnsafeArchiveError(ArchiveError):
     """A zip archive holds entries that would be written outside the target folder."""
+
+
+class ArchiveNotFoundError(ArtstyleError, FileNotFoundError):
+    """The folder or zip to import does not exist."""
+
+
+class BadArchiveError(ArtstyleError, zipfile.BadZipFile):
+    """Not a zip archive, or a damaged one (a member fails its CRC or cannot be decompressed)."""
+
+
+class NotEnoughSpaceError(ArtstyleError, OSError):
+    """Not enough free disk space for the extracted archive."""
+
+
+def nfc(name: str) -> str:
+    """A path component in Unicode normal form C, as every imported name is stored."""
+    return unicodedata.normalize("NFC", name)
 
 
 # --------------------------------------------------------------------------- zip
@@ -79,7 +107,7 @@ def _entry_name(info: zipfile.ZipInfo, name_encoding: str | None) -> str:
                     name = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     name = raw.decode("cp437")  # the zip specification's default
-    return unicodedata.normalize("NFC", name.replace("\\", "/"))
+    return nfc(name.replace("\\", "/"))
 
 
 def _unsafe_reason(info: zipfile.ZipInfo, name: str) -> str | None:
@@ -170,25 +198,28 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     Raises
     ------
-    FileNotFoundError
-        ``zip_path`` does not exist.
-    zipfile.BadZipFile
-        Not a zip archive, or a member fails its CRC check.
+    ArchiveNotFoundError
+        ``zip_path`` does not exist (a ``FileNotFoundError``).
+    BadArchiveError
+        Not a zip archive, or a member fails its CRC check or cannot be decompressed
+        (a ``zipfile.BadZipFile``); nothing is left behind.
     UnsafeArchiveError
         Some entry would escape ``out_dir`` (the message lists them); nothing is written.
-    ValueError
-        Encrypted entries, or no file inside any folder.
+    ArchiveError
+        Encrypted entries, or no file inside any folder (a ``ValueError``).
+    NotEnoughSpaceError
+        Not enough free disk space for the declared uncompressed size (an ``OSError``).
     OSError
-        Not enough free disk space for the declared uncompressed size, or other
-        file-system errors.
+        Other file-system errors.
     """
     zip_path, out_dir = Path(zip_path), Path(out_dir)
     if not zip_path.is_file():
-        raise FileNotFoundError(f"zip archive {zip_path} does not exist")
+        raise ArchiveNotFoundError(f"zip archive {zip_path} does not exist; check data.path")
     try:
         zf = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as err:
-        raise zipfile.BadZipFile(f"{zip_path} is not a valid zip archive: {err}") from err
+        raise BadArchiveError(f"{zip_path} is not a valid zip archive: {err}; download or "
+                              "zip it again") from err
     with zf:
         members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
         unsafe, skipped = [], 0
@@ -209,17 +240,19 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
             raise UnsafeArchiveError(
                 f"refusing to extract {zip_path}: {len(unsafe)} unsafe entr"
                 f"{'y' if len(unsafe) == 1 else 'ies'} would be written outside the target: "
-                f"{', '.join(unsafe[:5])}{' ...' if len(unsafe) > 5 else ''}")
+                f"{', '.join(unsafe[:5])}{' ...' if len(unsafe) > 5 else ''}; nothing was "
+                "extracted: use an archive with relative paths and no links")
         if skipped:
             logger.info("%s: skipping %d hidden/system entr%s (__MACOSX, .DS_Store, ...)",
                         zip_path.name, skipped, "y" if skipped == 1 else "ies")
         encrypted = ["/".join(p) for i, p in members if i.flag_bits & _ENCRYPTED_FLAG]
         if encrypted:
-            raise ValueError(f"{zip_path} holds encrypted entries (e.g. {encrypted[0]!r}); "
-                             "extract it yourself and use data.source: folder")
+            raise ArchiveError(f"{zip_path} holds encrypted entries (e.g. {encrypted[0]!r}); "
+                               "extract it yourself and use data.source: folder")
         prefix, keep = _plan([p for _, p in members], zip_path.name)
         if not keep:
-            raise ValueError(f"{zip_path} holds no file inside a class folder")
+            raise ArchiveError(f"{zip_path} holds no file inside a class folder (expected "
+                               "<Movement>/[<Artist>/]<image>)")
         targets: dict[tuple[str, ...], zipfile.ZipInfo] = {}
         folded: dict[tuple[str, ...], tuple[str, ...]] = {}
         for i in keep:
@@ -238,8 +271,9 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(out_dir.parent).free
         if need > free:
-            raise OSError(f"extracting {zip_path} needs {need / 2**30:.2f} GiB, only "
-                          f"{free / 2**30:.2f} GiB free under {out_dir.parent}")
+            raise NotEnoughSpaceError(f"extracting {zip_path} needs {need / 2**30:.2f} GiB, "
+                                      f"only {free / 2**30:.2f} GiB free under "
+                                      f"{out_dir.parent}; free some disk space")
         with atomic_dir(out_dir) as tmp:
             root = os.path.realpath(tmp)
             for rel, info in tqdm(targets.items(), desc=f"extract {zip_path.name}",
@@ -248,8 +282,13 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                 if os.path.commonpath([root, target]) != root:  # defence in depth
                     raise UnsafeArchiveError(f"entry {'/'.join(rel)!r} escapes {out_dir}")
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                with zf.open(info) as src, open(target, "xb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
+                try:
+                    with zf.open(info) as src, open(target, "xb") as dst:
+                        shutil.copyfileobj(src, dst, _CHUNK)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
+                    raise BadArchiveError(
+                        f"{zip_path} is damaged: member {info.filename!r} cannot be read "
+                        f"({err}); download or zip it again") from err
     logger.info("extracted %d file(s) from %s into %s", len(targets), zip_path, out_dir)
     return out_dir
 
@@ -295,6 +334,9 @@ def import_folder(path: str | os.PathLike, out_dir: str | os.PathLike, *,
     (``shutil.copy2``). Hidden/system entries are skipped, folder symlinks are followed
     (each real folder once), a wrapping top folder is unwrapped and files outside any
     class folder are skipped, as in :func:`safe_extract_zip`, which handles a zip file.
+    Every path component is NFC-normalised, as in a zip, so that a folder and a zip of
+    the same tree give the same names; two source paths that differ only in their
+    normalisation keep the later one, with a warning (as a zip's repeated entry).
     The result is built beside ``out_dir`` and renamed into place when complete.
 
     Note that hard-linked files share their content with the source: editing one in
@@ -320,22 +362,22 @@ def import_folder(path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
-    ValueError
+    ArchiveNotFoundError
+        ``path`` does not exist (a ``FileNotFoundError``).
+    ArchiveError
         ``path`` is a file but not a zip, ``path`` and ``out_dir`` overlap, or it holds
-        no file inside a class folder.
-    UnsafeArchiveError, zipfile.BadZipFile
+        no file inside a class folder (a ``ValueError``).
+    UnsafeArchiveError, BadArchiveError, NotEnoughSpaceError
         See :func:`safe_extract_zip`.
     """
     src, out_dir = Path(path).expanduser(), Path(out_dir)
     if not src.exists():
-        raise FileNotFoundError(f"data folder or zip {src} does not exist "
-                                f"(resolved: {src.resolve()})")
+        raise ArchiveNotFoundError(f"data folder or zip {src} does not exist "
+                                   f"(resolved: {src.resolve()}); check data.path")
     if src.is_file():
         if not zipfile.is_zipfile(src):
-            raise ValueError(f"{src} is a file but not a zip archive; give a folder laid out "
-                             "as <Movement>/[<Artist>/]<image> or a .zip of one")
+            raise ArchiveError(f"{src} is a file but not a zip archive; give a folder laid "
+                               "out as <Movement>/[<Artist>/]<image> or a .zip of one")
         return safe_extract_zip(src, out_dir, name_encoding=name_encoding, progress=progress)
     check_no_overlap(src, out_dir)
     files, skipped = _walk_files(src)
@@ -344,15 +386,22 @@ def import_folder(path: str | os.PathLike, out_dir: str | os.PathLike, *,
                     "y" if skipped == 1 else "ies")
     prefix, keep = _plan(files, str(src))
     if not keep:
-        raise ValueError(f"{src} holds no file inside a class folder "
-                         "(expected <Movement>/[<Artist>/]<image>)")
+        raise ArchiveError(f"{src} holds no file inside a class folder "
+                           "(expected <Movement>/[<Artist>/]<image>)")
+    targets: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for i in keep:
+        parts = files[i]
+        rel = tuple(nfc(p) for p in parts[len(prefix):])
+        if rel in targets:  # names that differ only in Unicode normalisation
+            logger.warning("%s: %r and %r are the same name once NFC-normalised; keeping "
+                           "the last", src, "/".join(targets[rel]), "/".join(parts))
+        targets[rel] = parts
     linked = copied = 0
     with atomic_dir(out_dir) as tmp:
-        for i in tqdm(keep, desc=f"import {src.name}", unit="file", disable=not progress,
-                      leave=False):
-            parts = files[i]
+        for rel, parts in tqdm(targets.items(), desc=f"import {src.name}", unit="file",
+                               disable=not progress, leave=False):
             source = src.joinpath(*parts)
-            target = tmp.joinpath(*parts[len(prefix):])
+            target = tmp.joinpath(*rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             if link:
                 try:
@@ -373,10 +422,10 @@ def check_no_overlap(src: Path, out_dir: Path) -> None:
 
     Raises
     ------
-    ValueError
-        The two paths are the same folder or nested.
+    ArchiveError
+        The two paths are the same folder or nested (a ``ValueError``).
     """
     real_src, real_out = Path(os.path.realpath(src)), Path(os.path.realpath(out_dir))
     if real_src == real_out or real_src in real_out.parents or real_out in real_src.parents:
-        raise ValueError(f"source {src} and target {out_dir} overlap; import from a folder "
+        raise ArchiveError(f"source {src} and target {out_dir} overlap; import from a folder "
                          "outside the target")

@@ -5,23 +5,35 @@ Layout read (Pandora 7K / 18K, Painting-91 style)::
     <raw>/<Movement>/<file>                 (artist unknown)
     <raw>/<Movement>/<Artist>/.../<file>    (artist = first sub-folder)
 
-Classes are the top-level folders, taken by their exact names and sorted
-case-insensitively (``Baroque`` next to ``realism``); hidden and system entries are
-ignored at any depth. Every image is decoded once by :func:`artstyle.images.load_rgb`;
-a file that cannot be used is *rejected* with a reason and listed, never fatal.
-Exact duplicates (same sha256 of the file bytes) are kept once; the same bytes under
-two classes is a label conflict and every copy is dropped and reported.
+Classes are the top-level folders, taken by their names as text (a folder ``10`` is
+the class ``"10"``, never a number), Unicode-normalised to NFC (an accented letter
+stored decomposed, as macOS and some zip tools write it, becomes the composed form, so
+a folder and a zip of the same tree give the same class and artist names), and sorted
+case-insensitively as text (``Baroque`` next to ``realism``; ``1``, ``10``, ``2``).
+Hidden and system entries are ignored at any depth. At least two classes are needed.
+Every image is decoded once by :func:`artstyle.images.load_rgb`; a file that cannot be
+used is *rejected* with a reason and listed, never fatal.
+
+Duplicates are found on the decoded pixels (SHA-256 of the RGB array's shape and
+bytes), so copies that differ only in metadata (PNG text chunks, EXIF, JPEG comments)
+count too: copies under one class are kept once; copies under two classes are a label
+conflict and every copy is dropped and reported. Stored files keep their names, the
+SHA-256 of the kept copy's file bytes (``content_hash``).
 
 The split is stratified by class (scikit-learn), optionally keeping all paintings
 of one artist in one split (``StratifiedGroupKFold``), so it is disjoint by
 construction: each kept content hash appears in exactly one row of the manifest.
+Every class must reach every split; a class that cannot stops the stage with a
+:class:`DatasetError` naming the class, the split and the ``prepare`` key to change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,10 +56,21 @@ logger = logging.getLogger(__name__)
 MANIFEST_COLUMNS = ["path", "class", "artist", "split", "content_hash", "source_path",
                     "width", "height"]
 MIN_IMAGES_PER_CLASS = 3
+MIN_CLASSES = 2
+_SPLIT_KEYS = {"validation": "prepare.val_fraction", "test": "prepare.test_fraction"}
 
 
 class DatasetError(ArtstyleError, ValueError):
-    """The raw tree cannot make a usable dataset (no classes, a class too small to split)."""
+    """The raw tree cannot make a usable dataset (under two classes, a class too small to split)."""
+
+
+def normalise_name(name: str) -> str:
+    """A class or artist name as stored everywhere: the folder name as text, NFC-normalised.
+
+    ``"Cafe\u0301"`` (decomposed, as macOS and some zip tools write it) and ``"Caf\u00e9"``
+    both give ``"Caf\u00e9"``; ``"10"`` stays the text ``"10"``.
+    """
+    return unicodedata.normalize("NFC", str(name))
 
 
 @dataclass(frozen=True)
@@ -80,8 +103,11 @@ def scan_tree(raw_dir: str | Path) -> ScanResult:
     Returns
     -------
     ScanResult
-        ``classes`` sorted case-insensitively; ``candidates`` in a stable order;
-        ``ignored`` lists hidden/system entries and stray top-level files.
+        ``classes`` (:func:`normalise_name` of the folder names: text, NFC) sorted
+        case-insensitively; ``candidates`` in a stable order, their ``cls`` and
+        ``artist`` normalised the same way (``relpath`` keeps the names on disk);
+        ``ignored`` lists hidden/system entries and stray top-level files. Two
+        folders whose names differ only in Unicode normalisation form one class.
 
     Raises
     ------
@@ -90,7 +116,8 @@ def scan_tree(raw_dir: str | Path) -> ScanResult:
     """
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
-        raise DatasetError(f"raw data folder {raw_dir} does not exist")
+        raise DatasetError(f"raw data folder {raw_dir} does not exist; run the download "
+                           "stage first (dvc repro download)")
     result = ScanResult(classes=[])
     for top in sorted(raw_dir.iterdir(), key=lambda p: p.name.casefold()):
         if images.is_hidden_or_system(top.name):
@@ -99,6 +126,7 @@ def scan_tree(raw_dir: str | Path) -> ScanResult:
         if not top.is_dir():
             result.ignored.append(top.name)
             continue
+        cls = normalise_name(top.name)
         found = False
         for dirpath, dirnames, filenames in os.walk(top):
             kept = [d for d in dirnames if not images.is_hidden_or_system(d)]
@@ -111,26 +139,55 @@ def scan_tree(raw_dir: str | Path) -> ScanResult:
                 if images.is_hidden_or_system(name):
                     result.ignored.append(str(rel))
                     continue
-                artist = rel.parts[1] if len(rel.parts) > 2 else ""
-                result.candidates.append(Candidate(path, top.name, artist, rel.as_posix()))
+                artist = normalise_name(rel.parts[1]) if len(rel.parts) > 2 else ""
+                result.candidates.append(Candidate(path, cls, artist, rel.as_posix()))
                 found = True
         if found:
-            result.classes.append(top.name)
+            if cls not in result.classes:
+                result.classes.append(cls)
         else:
             logger.warning("class folder %r holds no files; not a class", top.name)
     if not result.classes:
-        raise DatasetError(f"no class folders with files under {raw_dir}")
+        raise DatasetError(f"no class folders with files under {raw_dir}; expected "
+                           "<Movement>/[<Artist>/]<image> (check data.source and data.path)")
+    result.classes.sort(key=_class_order)
     return result
+
+
+def _class_order(name: str) -> tuple[str, str]:
+    """Sort key of class names: case-insensitive text, ties broken by the exact name."""
+    return name.casefold(), name
 
 
 @dataclass
 class _Decoded:
     candidate: Candidate
-    content_hash: str
+    content_hash: str             # SHA-256 of the file bytes: the stored file's name
     image: object | None = None   # PIL image, resized
     size: tuple[int, int] = (0, 0)
     reason: str = ""
     message: str = ""
+    pixel_hash: str = ""          # SHA-256 of the decoded pixels: the duplicate key
+    icc: str = "none"             # load_rgb's info["icc"]: none / converted / unusable
+
+
+_HASH_ROWS_BYTES = 1 << 24
+
+
+def pixel_hash(img) -> str:
+    """SHA-256 of a decoded image's pixels: mode, shape ``(H, W, bands)`` and raw bytes.
+
+    Copies that differ only in metadata (PNG text chunks, EXIF, JPEG comments, file
+    names) decode to the same pixels and hence the same hash. Hashed in strips of rows
+    so that a large image is not copied whole.
+    """
+    width, height = img.size
+    bands = len(img.getbands())
+    digest = hashlib.sha256(f"{img.mode}:{height}x{width}x{bands}:".encode("ascii"))
+    rows = max(1, _HASH_ROWS_BYTES // max(1, width * bands))
+    for top in range(0, height, rows):
+        digest.update(img.crop((0, top, width, min(height, top + rows))).tobytes())
+    return digest.hexdigest()
 
 
 def _decode(c: Candidate, image_size: int, max_pixels: int) -> _Decoded:
@@ -140,12 +197,16 @@ def _decode(c: Candidate, image_size: int, max_pixels: int) -> _Decoded:
     except images.ImageRejected as err:
         return _Decoded(c, digest, reason=err.reason, message=str(err))
     size = img.size
-    return _Decoded(c, digest, image=images.resize_to_square(img, image_size), size=size)
+    return _Decoded(c, digest, image=images.resize_to_square(img, image_size), size=size,
+                    pixel_hash=pixel_hash(img), icc=img.info.get("icc", "none"))
 
 
 def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: float,
                   test_fraction: float, seed: int) -> np.ndarray:
     """Assign each item to ``train``, ``validation`` or ``test``, stratified by label.
+
+    Every class must reach every split: a split that would hold no image of some class
+    is an error, never a silently empty split.
 
     Parameters
     ----------
@@ -154,8 +215,11 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
     groups : list of str or None
         When given (e.g. artists), items of one group never straddle two splits
         (``sklearn.model_selection.StratifiedGroupKFold``; fractions are then approximate).
+        Otherwise each class gives ``round(n * fraction)`` items, at least one, to each
+        of test and validation, and the rest to train.
     val_fraction, test_fraction : float
-        Target fractions of the whole set, in [0, 1).
+        Target fractions of the whole set, in (0, 1), summing to less than 1
+        (``prepare.val_fraction``, ``prepare.test_fraction``).
     seed : int
         Seed of the shuffles.
 
@@ -167,54 +231,84 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
     Raises
     ------
     DatasetError
-        When a class has fewer than ``MIN_IMAGES_PER_CLASS`` items.
+        A fraction outside (0, 1); a class with fewer than ``MIN_IMAGES_PER_CLASS``
+        items; a class left without an item in some split (the message names the
+        class, the split and the ``prepare`` key to change).
     """
+    for key, frac in (("prepare.val_fraction", val_fraction),
+                      ("prepare.test_fraction", test_fraction)):
+        if not 0 < frac < 1:
+            raise DatasetError(f"{key} is {frac}: every split needs images of every class; "
+                               f"set {key} between 0 and 1 (exclusive), e.g. 0.15")
+    if val_fraction + test_fraction >= 1:
+        raise DatasetError(f"prepare.val_fraction + prepare.test_fraction is "
+                           f"{val_fraction + test_fraction:g}, leaving nothing to train on; "
+                           "lower them (their sum must stay below 0.9)")
     y = np.asarray(labels)
     counts = Counter(labels)
     small = sorted(c for c, n in counts.items() if n < MIN_IMAGES_PER_CLASS)
     if small:
         raise DatasetError(
-            f"classes with fewer than {MIN_IMAGES_PER_CLASS} usable images cannot be split: "
-            + ", ".join(f"{c} ({counts[c]})" for c in small))
+            f"classes with fewer than {MIN_IMAGES_PER_CLASS} usable images cannot be split "
+            "into train, validation and test: "
+            + ", ".join(f"{c} ({counts[c]})" for c in small)
+            + "; add images to them or leave them out with data.classes")
     idx = np.arange(len(y))
     out = np.full(len(y), "train", dtype=object)
     if groups is None:
         # Per class, so that every class reaches every split even when it is small:
         # round(n * fraction) items, at least one each, the rest to train.
+        plan = {cls: (max(1, round(n * test_fraction)), max(1, round(n * val_fraction)))
+                for cls, n in counts.items()}
+        starved = sorted((c for c, (n_test, n_val) in plan.items()
+                          if counts[c] - n_test - n_val < 1), key=_class_order)
+        if starved:
+            raise DatasetError(
+                "no image left for the train split of class(es) "
+                + ", ".join(f"{c!r} ({counts[c]} images: {plan[c][0]} test, "
+                            f"{plan[c][1]} validation)" for c in starved)
+                + f"; lower prepare.test_fraction ({test_fraction:g}) or "
+                f"prepare.val_fraction ({val_fraction:g}), or add images")
         for c_i, cls in enumerate(sorted(counts)):
             members = idx[y == cls]
-            n = len(members)
-            n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
-            n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
-            if n_test:
-                members, test = train_test_split(members, test_size=n_test,
-                                                 random_state=seed + c_i)
-                out[test] = "test"
-            if n_val:
-                _, val = train_test_split(members, test_size=n_val, random_state=seed + c_i)
-                out[val] = "validation"
+            n_test, n_val = plan[cls]
+            members, test = train_test_split(members, test_size=n_test,
+                                             random_state=seed + c_i)
+            out[test] = "test"
+            _, val = train_test_split(members, test_size=n_val, random_state=seed + c_i)
+            out[val] = "validation"
         return out.astype(str)
     g = np.asarray(groups)
     for name, frac, base in (("test", test_fraction, 1.0), ("validation", val_fraction,
                                                             1.0 - test_fraction)):
-        if frac == 0:
-            continue
         pool = idx[out == "train"]
         n_splits = max(2, round(base / frac))
+        n_groups = len(set(g[pool].tolist()))
+        if n_groups < n_splits:
+            raise DatasetError(
+                f"keeping each artist in one split needs at least {n_splits} artists to "
+                f"hold out a {name} split of {_SPLIT_KEYS[name]} ({frac:g}), found "
+                f"{n_groups}; set prepare.group_by_artist: false")
         sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         _, held = next(sgkf.split(pool, y[pool], g[pool]))
         out[pool[held]] = name
     out = out.astype(str)
-    no_train = sorted(c for c in counts if not np.any((y == c) & (out == "train")))
+    no_train = sorted((c for c in counts if not np.any((y == c) & (out == "train"))),
+                      key=_class_order)
     if no_train:
         raise DatasetError(
             "keeping each artist in one split left no training image for: "
             + ", ".join(no_train) + " (too few artists per class); set "
             "prepare.group_by_artist: false")
     for split in ("validation", "test"):
-        missing = sorted(c for c in counts if not np.any((y == c) & (out == split)))
-        if missing and (val_fraction if split == "validation" else test_fraction) > 0:
-            logger.warning("artist-grouped split: no %s image for %s", split, ", ".join(missing))
+        missing = sorted((c for c in counts if not np.any((y == c) & (out == split))),
+                         key=_class_order)
+        if missing:
+            raise DatasetError(
+                f"keeping each artist in one split left no {split} image for: "
+                + ", ".join(missing) + " (too few artists per class); set "
+                f"prepare.group_by_artist: false, or change {_SPLIT_KEYS[split]} "
+                f"({val_fraction if split == 'validation' else test_fraction:g})")
     return out
 
 
@@ -254,13 +348,18 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
     Raises
     ------
     DatasetError
-        No classes, or a class too small to split after rejects and conflicts.
+        Fewer than :data:`MIN_CLASSES` classes, a class with no usable image left after
+        rejects and label conflicts, or a class too small to reach every split
+        (:func:`split_indices`). One line, naming the class and what to change. A
+        class left with a single training image is not an error: it is logged and
+        listed under "Warnings" in ``summary.md``.
     """
     max_pixels, group_by_artist = params.max_pixels, params.group_by_artist
     t0 = time.perf_counter()
     scan = scan_tree(raw_dir)
     logger.info("found %d classes and %d files under %s", len(scan.classes),
                 len(scan.candidates), raw_dir)
+    _check_enough_classes(scan.classes, raw_dir)
     workers = workers or min(4, os.cpu_count() or 1)
     with atomic_dir(prepared_dir) as tmp_prepared, atomic_dir(report_dir) as tmp_report:
         img_dir = tmp_prepared / paths.IMAGES_DIRNAME
@@ -281,37 +380,49 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         rejects = [{"source_path": d.candidate.relpath, "class": d.candidate.cls,
                     "reason": d.reason, "message": d.message}
                    for d in decoded if d.reason]
-        by_hash: dict[str, list[_Decoded]] = defaultdict(list)
+        # Duplicates are the same decoded pixels, whatever the file bytes (metadata);
+        # each row of duplicates.csv keeps the copy's own file hash (content_hash).
+        by_pixels: dict[str, list[_Decoded]] = defaultdict(list)
         for d in decoded:
             if not d.reason:
-                by_hash[d.content_hash].append(d)
+                by_pixels[d.pixel_hash].append(d)
         kept: list[_Decoded] = []
         duplicates = []
-        for digest, copies in by_hash.items():
+        for group, copies in by_pixels.items():
             classes = sorted({c.candidate.cls for c in copies})
             if len(classes) > 1:
                 for c in copies:
-                    duplicates.append({"content_hash": digest, "source_path": c.candidate.relpath,
+                    duplicates.append({"content_hash": c.content_hash,
+                                       "source_path": c.candidate.relpath,
                                        "class": c.candidate.cls, "kind": "label_conflict",
-                                       "kept": False})
-                (img_dir / f"{digest}.png").unlink(missing_ok=True)
+                                       "kept": False, "group": group})
+                    (img_dir / f"{c.content_hash}.png").unlink(missing_ok=True)
                 continue
             kept.append(copies[0])
             for c in copies[1:]:
-                duplicates.append({"content_hash": digest, "source_path": c.candidate.relpath,
+                duplicates.append({"content_hash": c.content_hash,
+                                   "source_path": c.candidate.relpath,
                                    "class": c.candidate.cls, "kind": "duplicate",
-                                   "kept_as": copies[0].candidate.relpath, "kept": False})
+                                   "kept_as": copies[0].candidate.relpath, "kept": False,
+                                   "group": group})
+                if c.content_hash != copies[0].content_hash:
+                    (img_dir / f"{c.content_hash}.png").unlink(missing_ok=True)
         kept.sort(key=lambda d: d.candidate.relpath)
-        classes = sorted({d.candidate.cls for d in kept}, key=str.casefold)
+        classes = sorted({d.candidate.cls for d in kept}, key=_class_order)
         lost = [c for c in scan.classes if c not in classes]
         if lost:
-            raise DatasetError(f"classes with no usable image left: {', '.join(lost)}")
+            raise DatasetError(
+                f"class(es) with no usable image left after rejects and label conflicts: "
+                f"{', '.join(lost)}; fix their files, or leave them out with data.classes")
 
         labels = [d.candidate.cls for d in kept]
         groups = ([d.candidate.artist or f"?{d.candidate.relpath}" for d in kept]
                   if group_by_artist else None)
         split = split_indices(labels, groups, val_fraction=params.val_fraction,
                               test_fraction=params.test_fraction, seed=seed)
+        split_warnings = _split_warnings(labels, split, classes)
+        for line in split_warnings:
+            logger.warning("%s", line)
         manifest = pd.DataFrame({
             "path": [f"{paths.IMAGES_DIRNAME}/{d.content_hash}.png" for d in kept],
             "class": labels,
@@ -329,6 +440,9 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
 
         summary = _summarise(manifest, classes, rejects, duplicates, len(scan.candidates),
                              len(scan.ignored), time.perf_counter() - t0)
+        # kept images whose embedded ICC profile was applied / could not be applied
+        summary["icc_converted"] = sum(d.icc == "converted" for d in kept)
+        summary["icc_unusable"] = sum(d.icc == "unusable" for d in kept)
         write_json(tmp_report / "summary.json", summary)
         pd.DataFrame(rejects, columns=["source_path", "class", "reason", "message"]).to_csv(
             tmp_report / "rejects.csv", index=False)
@@ -340,7 +454,8 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         counts.to_csv(tmp_report / "counts.csv")
         _plot_distribution(counts, tmp_report / "class_distribution.png", dataset_notice)
         (tmp_report / "summary.md").write_text(
-            _summary_markdown(summary, counts, rejects, dataset_notice), encoding="utf-8")
+            _summary_markdown(summary, counts, rejects, dataset_notice, split_warnings),
+            encoding="utf-8")
     logger.info("prepared %d images in %d classes (%d rejected, %d duplicates) in %.1f s",
                 summary["images"], summary["classes"], summary["rejected"],
                 summary["duplicates"] + summary["label_conflicts"], summary["seconds"])
@@ -348,6 +463,23 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
 
 
 _SPLITS = ("train", "validation", "test")
+
+
+def _check_enough_classes(classes: list[str], raw_dir: str | Path) -> None:
+    """Refuse a dataset of fewer than :data:`MIN_CLASSES` classes (nothing to tell apart)."""
+    if len(classes) < MIN_CLASSES:
+        found = ", ".join(repr(c) for c in classes) or "none"
+        raise DatasetError(
+            f"{raw_dir} holds {len(classes)} class folder(s) ({found}); a classifier needs at "
+            f"least {MIN_CLASSES}: add movement folders to the source, or list at least "
+            f"{MIN_CLASSES} in data.classes (or [] for all)")
+
+
+def _split_warnings(labels: list[str], split: np.ndarray, classes: list[str]) -> list[str]:
+    """One line per class whose training split holds a single image."""
+    train = Counter(c for c, s in zip(labels, split) if s == "train")
+    return [f"class {c!r} has a single training image; add images to it, or lower "
+            "prepare.val_fraction / prepare.test_fraction" for c in classes if train[c] == 1]
 
 
 def _summarise(manifest: pd.DataFrame, classes: list[str], rejects: list[dict],
@@ -362,7 +494,7 @@ def _summarise(manifest: pd.DataFrame, classes: list[str], rejects: list[dict],
         "rejected": len(rejects),
         "rejected_by_reason": dict(sorted(reasons.items())),
         "duplicates": kinds.get("duplicate", 0),
-        "label_conflicts": len({d["content_hash"] for d in duplicates
+        "label_conflicts": len({d.get("group", d["content_hash"]) for d in duplicates
                                 if d["kind"] == "label_conflict"}),
         "split": {s: int((manifest["split"] == s).sum()) for s in _SPLITS},
         "per_class": {c: int((manifest["class"] == c).sum()) for c in classes},
@@ -384,18 +516,32 @@ def _plot_distribution(counts: pd.DataFrame, path: Path, notice: str) -> None:
 
 
 def _summary_markdown(summary: dict, counts: pd.DataFrame, rejects: list[dict],
-                      notice: str) -> str:
+                      notice: str, warnings: list[str] = ()) -> str:
     lines = ["# Data report", ""]
     if notice:
         lines += [f"> **{notice}**", ""]
-    lines += [f"{summary['images']} images in {summary['classes']} classes; "
-              f"{summary['rejected']} rejected, {summary['duplicates']} duplicates dropped, "
-              f"{summary['label_conflicts']} label conflicts dropped.", "",
-              counts.assign(total=counts.sum(axis=1)).to_markdown(), ""]
+    # Class names are text: no number parsing of the class column ("01" stays "01").
+    lines += [(f"{summary['images']} images in {summary['classes']} classes; "
+               f"{summary['rejected']} rejected, {summary['duplicates']} duplicates dropped, "
+               f"{summary['label_conflicts']} label conflicts dropped."), "",
+              counts.assign(total=counts.sum(axis=1)).to_markdown(disable_numparse=[0]), ""]
+    if warnings:
+        lines += ["## Warnings", "", *(f"- **Warning:** {w}" for w in warnings), ""]
     if rejects:
-        lines += ["## Rejected files", "", pd.DataFrame(rejects).to_markdown(index=False), ""]
+        lines += ["## Rejected files", "",
+                  pd.DataFrame(rejects).to_markdown(index=False, disable_numparse=True), ""]
     return "\n".join(lines)
 
 
-__all__ = ["Candidate", "DatasetError", "MANIFEST_COLUMNS", "ScanResult", 
-           "prepare_dataset", "scan_tree", "split_indices"]
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "MIN_CLASSES",
+    "Candidate",
+    "DatasetError",
+    "ScanResult",
+    "normalise_name",
+    "pixel_hash",
+    "prepare_dataset",
+    "scan_tree",
+    "split_indices",
+]

@@ -15,7 +15,11 @@ import pandas as pd
 from PIL import Image
 
 from artstyle import paths
+from artstyle.errors import ArtstyleError
 
+
+class PreparedDataError(ArtstyleError, ValueError):
+    """``data/prepared`` is inconsistent (a manifest class missing from ``classes.json``)."""
 
 
 def load_manifest(prepared_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -25,15 +29,17 @@ def load_manifest(prepared_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     -------
     (pandas.DataFrame, list of str)
         The manifest, every column read as text except ``width`` and ``height``
-        (class names such as ``1`` or ``10`` stay the strings they are in
-        ``classes.json``), and the class list in label order.
+        (class names such as ``1``, ``01`` or ``10`` stay the strings they are in
+        ``classes.json``, spelt as their folders), and the class list in label order
+        (as text).
     """
     prepared_dir = Path(prepared_dir)
     manifest = pd.read_csv(prepared_dir / paths.MANIFEST_NAME, keep_default_na=False, dtype=str)
     for column in ("width", "height"):
         if column in manifest:
             manifest[column] = manifest[column].astype(int)
-    classes = json.loads((prepared_dir / paths.CLASSES_NAME).read_text(encoding="utf-8"))
+    classes = [str(c) for c in
+               json.loads((prepared_dir / paths.CLASSES_NAME).read_text(encoding="utf-8"))]
     return manifest, classes
 
 
@@ -79,12 +85,23 @@ def load_split(prepared_dir: str | Path, split: str) -> tuple[Split, list[str]]:
     Returns
     -------
     (Split, list of str)
-        The split and the fixed class list (index order of ``labels``).
+        The split and the fixed class list (index order of ``labels``), class names
+        as text exactly as in ``classes.json``.
+
+    Raises
+    ------
+    PreparedDataError
+        The manifest names a class that ``classes.json`` lacks.
     """
     prepared_dir = Path(prepared_dir)
     manifest, classes = load_manifest(prepared_dir)
     rows = manifest[manifest["split"] == split]
     index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(rows["class"]) - index.keys())
+    if unknown:
+        raise PreparedDataError(
+            f"{prepared_dir / paths.MANIFEST_NAME} names class(es) {unknown} missing from "
+            f"{paths.CLASSES_NAME} {classes}; run the prepare stage again (dvc repro prepare)")
     images = [np.asarray(Image.open(prepared_dir / p).convert("RGB")) for p in rows["path"]]
     side = images[0].shape[0] if images else 0
     arr = np.stack(images) if images else np.zeros((0, side, side, 3), np.uint8)

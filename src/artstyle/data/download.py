@@ -16,6 +16,14 @@ The pieces, usable on their own:
     The single entry point the stage calls for every source except ``sample``:
     :func:`artstyle.http_download.download_file` then :func:`artstyle.data.archive.safe_extract_zip`
     for Pandora, :func:`artstyle.data.archive.import_folder` for ``folder``.
+:func:`resolve_data_path`
+    ``data.path`` made absolute against the repository root the user ran from, also
+    inside the temporary copies of ``dvc exp run --temp`` and the experiment queue.
+
+Class (and artist and file) names come out NFC-normalised from a folder and from a zip
+alike (:mod:`artstyle.data.archive`). Every failure a user can cause raises an
+:class:`artstyle.errors.ArtstyleError` with a one-line message that names no internal
+temporary folder.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artstyle.data.archive import check_no_overlap, import_folder, safe_extract_zip
+from artstyle.errors import ArtstyleError
 from artstyle.hashing import normalise_sha256, sha256_file
 from artstyle.http_download import ChecksumError, DownloadError, download_file
 from artstyle.images import is_hidden_or_system
@@ -41,7 +50,26 @@ from artstyle.io import atomic_dir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SOURCES", "Source", "class_key", "fetch_raw", "select_classes"]
+__all__ = [
+    "EXPS_TMP_PARTS",
+    "SOURCES",
+    "DataPathError",
+    "DataSourceError",
+    "Source",
+    "class_key",
+    "fetch_raw",
+    "repository_root",
+    "resolve_data_path",
+    "select_classes",
+]
+
+
+class DataSourceError(ArtstyleError, ValueError):
+    """``data`` params that cannot be fetched: unknown source or class, conflicting options."""
+
+
+class DataPathError(ArtstyleError, FileNotFoundError):
+    """``data.path`` (or a raw folder) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -113,23 +141,29 @@ def class_key(name: str) -> str:
 
 def _class_folders(raw_dir: Path) -> list[str]:
     if not raw_dir.is_dir():
-        raise FileNotFoundError(f"raw data folder {raw_dir} does not exist")
+        raise DataPathError(f"raw data folder {raw_dir} does not exist")
     return sorted((p.name for p in raw_dir.iterdir()
                    if p.is_dir() and not is_hidden_or_system(p.name)), key=str.casefold)
 
 
-def select_classes(raw_dir: str | os.PathLike, classes: Iterable[str] = ()) -> list[str]:
+def select_classes(raw_dir: str | os.PathLike, classes: Iterable[str] = (), *,
+                   where: str | None = None) -> list[str]:
     """Resolve requested class names to the class folders of ``raw_dir``.
 
     Names match when their :func:`class_key` is equal, i.e. ignoring case, accents,
-    separators (space, ``-``, ``_``, ``.``) and a leading number (``01_``).
+    separators (space, ``-``, ``_``, ``.``) and a leading number (``01_``). Names are
+    text: a folder ``10`` is matched by ``"10"``.
 
     Parameters
     ----------
     raw_dir : str or PathLike
         A folder holding one sub-folder per class.
     classes : iterable of str, optional
-        Requested names; empty means all classes.
+        Requested names (``data.classes``); empty means all classes.
+    where : str or None, optional
+        How to name the dataset in error messages (the user's path or URL);
+        default ``raw_dir``. :func:`fetch_raw` passes its source, never the temporary
+        folder it extracted into.
 
     Returns
     -------
@@ -139,15 +173,16 @@ def select_classes(raw_dir: str | os.PathLike, classes: Iterable[str] = ()) -> l
 
     Raises
     ------
-    FileNotFoundError
-        ``raw_dir`` does not exist.
-    ValueError
-        A requested name matches no folder (the message lists the available folders
-        and close matches) or several folders.
+    DataPathError
+        ``raw_dir`` does not exist (a ``FileNotFoundError``).
+    DataSourceError
+        A requested name matches no folder (the message names it and lists the
+        available classes, with close matches) or several folders (a ``ValueError``).
     """
     raw_dir = Path(raw_dir)
+    where = where if where is not None else str(raw_dir)
     available = _class_folders(raw_dir)
-    wanted = [c for c in classes]
+    wanted = [str(c) for c in classes]
     if not wanted:
         return available
     by_key: dict[str, list[str]] = {}
@@ -160,8 +195,9 @@ def select_classes(raw_dir: str | os.PathLike, classes: Iterable[str] = ()) -> l
         if not matches:
             unknown.append(req)
         elif len(matches) > 1:
-            raise ValueError(f"class {req!r} is ambiguous in {raw_dir}: it matches "
-                             f"{', '.join(map(repr, matches))}")
+            raise DataSourceError(
+                f"data.classes entry {req!r} is ambiguous in {where}: it matches "
+                f"{', '.join(map(repr, matches))}; rename one of these class folders")
         elif matches[0] not in chosen:
             chosen.append(matches[0])
     if unknown:
@@ -170,10 +206,85 @@ def select_classes(raw_dir: str | os.PathLike, classes: Iterable[str] = ()) -> l
             close = difflib.get_close_matches(class_key(req), list(by_key), n=1, cutoff=0.6)
             if close:
                 hints.append(f"{req!r} -> did you mean {by_key[close[0]][0]!r}?")
-        raise ValueError(
-            f"unknown class(es) {', '.join(map(repr, unknown))} in {raw_dir}; available: "
-            f"{', '.join(map(repr, available))}" + (f" ({'; '.join(hints)})" if hints else ""))
+        raise DataSourceError(
+            f"unknown class(es) {', '.join(map(repr, unknown))} in data.classes (not a class "
+            f"folder of {where}); available: {', '.join(map(repr, available))}"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + "; fix data.classes, or [] for all")
     return chosen
+
+
+# --------------------------------------------------------------------------- data.path
+
+#: Where DVC runs ``dvc exp run --temp`` and queued experiments: a copy of the
+#: repository at ``<root>/.dvc/tmp/exps/<name>/``.
+EXPS_TMP_PARTS = (".dvc", "tmp", "exps")
+
+
+def repository_root(cwd: str | os.PathLike | None = None) -> Path:
+    """The repository root the user ran from, seen from the stage's working directory.
+
+    Stages run from the repository root, or from DVC's temporary copy of it under
+    ``<root>/.dvc/tmp/exps/`` (``dvc exp run --temp``, the experiment queue); there the
+    root is the part of the path before ``/.dvc/tmp/exps/``.
+
+    Parameters
+    ----------
+    cwd : str or PathLike or None, optional
+        The stage's working directory; default :func:`os.getcwd`.
+
+    Returns
+    -------
+    Path
+        Absolute.
+    """
+    cwd = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+    parts = cwd.parts
+    n = len(EXPS_TMP_PARTS)
+    for i in range(1, len(parts) - n + 1):
+        if parts[i:i + n] == EXPS_TMP_PARTS:
+            return Path(*parts[:i])
+    return cwd
+
+
+def resolve_data_path(path: str | os.PathLike, cwd: str | os.PathLike | None = None) -> Path:
+    """``data.path`` as an absolute path: a relative one is taken from the repository root.
+
+    A relative path means relative to the repository root the user ran from
+    (:func:`repository_root`), also when the stage runs in a temporary experiment copy
+    under ``<root>/.dvc/tmp/exps/``, where ``../shared/...`` would otherwise point into
+    ``.dvc/tmp``. ``~`` is expanded; an absolute path is kept as it is.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``data.path`` as written in ``params.yaml`` (or ``-S data.path=...``).
+    cwd : str or PathLike or None, optional
+        The stage's working directory; default :func:`os.getcwd`.
+
+    Returns
+    -------
+    Path
+        The absolute, normalised path, which exists.
+
+    Raises
+    ------
+    DataPathError
+        Nothing exists there; the message names the root it was resolved against and
+        suggests an absolute path.
+    """
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        resolved, root = Path(os.path.normpath(given)), None
+    else:
+        root = repository_root(cwd)
+        resolved = Path(os.path.normpath(root / given))
+    if not resolved.exists():
+        against = f" (relative to the repository root {root})" if root is not None else ""
+        raise DataPathError(f"data.path {os.fspath(path)!r} does not exist: looked for "
+                            f"{resolved}{against}; give an absolute path, e.g. "
+                            f"-S data.path=/full/path/to/{given.name or 'dataset'}")
+    return resolved
 
 
 # --------------------------------------------------------------------------- entry point
@@ -230,20 +341,26 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
 
     Raises
     ------
-    ValueError
+    DataSourceError
         Unknown source, ``sample``, missing/conflicting ``url``/``path``/``sha256``,
-        unknown class names, or an archive/folder without class folders.
-    FileNotFoundError
-        ``path`` does not exist.
-    DownloadError, ChecksumError, UnsafeArchiveError, zipfile.BadZipFile
-        From the steps above; ``out_dir`` is then left untouched and no partial file
-        stays behind (except a resumable ``.part`` in ``cache_dir`` after an interrupt).
+        unknown class names (a ``ValueError``).
+    DataPathError
+        ``path`` does not exist (a ``FileNotFoundError``).
+    ArchiveError, ArchiveNotFoundError, BadArchiveError, UnsafeArchiveError
+        From :mod:`artstyle.data.archive` (not a zip, no class folder, damaged or
+        unsafe archive).
+    DownloadError, ChecksumError
+        From the download.
+
+    Every one of these is an :class:`artstyle.errors.ArtstyleError`; ``out_dir`` is
+    then left untouched and no partial file stays behind (except a resumable ``.part``
+    in ``cache_dir`` after an interrupt).
     """
     if source == "sample":
-        raise ValueError("source 'sample' is generated by artstyle.data.sample, "
-                         "not fetched; call generate_sample instead")
+        raise DataSourceError("source 'sample' is generated by artstyle.data.sample, "
+                              "not fetched; call generate_sample instead")
     if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
+        raise DataSourceError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
     out_dir = Path(out_dir)
     classes = [str(c) for c in classes]
     archive: Path | None = None
@@ -253,15 +370,21 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
         tree = Path(work) / "tree"
         if source == "folder":
             if path is None:
-                raise ValueError("source 'folder' needs path= (a folder or a .zip)")
+                raise DataSourceError("source 'folder' needs path= (a folder or a .zip); "
+                                      "set data.path")
             if url is not None:
-                raise ValueError("source 'folder' takes path=, not url=")
+                raise DataSourceError("source 'folder' takes path=, not url=; set data.url "
+                                      "to null")
             origin = str(path)
             src = Path(path).expanduser()
+            if not src.exists():
+                raise DataPathError(f"data folder or zip {src} does not exist (resolved: "
+                                    f"{src.resolve()}); check data.path")
             if src.is_dir():
                 check_no_overlap(src, out_dir)
             if sha256 and not src.is_file():
-                raise ValueError("sha256= can only pin a zip archive, not a folder")
+                raise DataSourceError("sha256= can only pin a zip archive, not a folder; set "
+                                      "data.sha256 to null")
             if src.is_file():
                 digest = sha256_file(src)
                 if sha256 and digest != normalise_sha256(sha256):
@@ -270,12 +393,13 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
             import_folder(src, tree, progress=progress)
         else:
             if path is not None and url is not None:
-                raise ValueError("give either url= (download) or path= (local copy), not both")
+                raise DataSourceError("give either url= (download) or path= (local copy), "
+                                      "not both: set data.url or data.path to null")
             if path is not None:
                 archive = Path(path).expanduser()
                 origin = str(archive)
                 if not archive.is_file():
-                    raise FileNotFoundError(f"archive {archive} does not exist")
+                    raise DataPathError(f"archive {archive} does not exist; check data.path")
                 digest = sha256_file(archive)
                 if sha256 and digest != normalise_sha256(sha256):
                     raise ChecksumError(str(archive), normalise_sha256(sha256), digest,
@@ -289,7 +413,7 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
                 # download_file has verified a pin; hash only an unpinned archive.
                 digest = normalise_sha256(sha256) if sha256 else sha256_file(archive)
             safe_extract_zip(archive, tree, progress=progress)
-        chosen = select_classes(tree, classes)
+        chosen = select_classes(tree, classes, where=origin)
         for name in _class_folders(tree):
             if name not in chosen:
                 shutil.rmtree(tree / name)
@@ -297,6 +421,9 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
         empty = [c for c, n in counts.items() if n == 0]
         if empty:
             logger.warning("class folder(s) without files: %s", ", ".join(empty))
+        if len(counts) - len(empty) < 2:
+            logger.warning("%s gives %d class(es) with files; the prepare stage needs at "
+                           "least 2", origin, len(counts) - len(empty))
         keys: dict[str, str] = {}
         for name in counts:
             if class_key(name) in keys:
