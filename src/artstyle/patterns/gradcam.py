@@ -97,16 +97,29 @@ def _producer(tensor: Any) -> Any:
     return None if history is None else history[0]
 
 
+def _own_node(model: Any, layer: Any) -> Any:
+    """The call of ``layer`` that belongs to ``model``'s graph (a layer may be shared, and
+    a nested functional model also has a node of its own), or None.
+
+    Keras 3 keeps a functional model's nodes in ``_nodes`` under the keys
+    ``f"{id(layer)}_ib-{node_index}"`` (``keras.src.ops.function.make_node_key``).
+    """
+    own = getattr(model, "_nodes", set())
+    nodes = [node for i, node in enumerate(layer._inbound_nodes)
+             if f"{id(layer)}_ib-{i}" in own]
+    return nodes[0] if len(nodes) == 1 else None
+
+
 def _check_chain(model: Any) -> list[Any]:
     """The layers of a chain model (each layer fed by the one before), inputs excluded.
 
-    Read from each layer's first call (its first inbound node: the call that built
-    ``model``); a nested model's own ``input``/``output`` are its inner tensors.
+    Read from each layer's call in ``model``'s graph; a nested model's own
+    ``input``/``output`` are its inner tensors, not those of the outer graph.
     """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     previous = model.inputs[0]
     for layer in layers:
-        node = layer._inbound_nodes[0] if layer._inbound_nodes else None
+        node = _own_node(model, layer)
         if node is None or len(node.input_tensors) != 1 or node.input_tensors[0] is not previous:
             raise NoFeatureMap(f"model {model.name!r} is not a chain of layers (layer "
                                f"{layer.name!r}); Grad-CAM cannot rebuild it around a "
