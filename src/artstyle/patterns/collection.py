@@ -55,6 +55,7 @@ def embedding_map(X: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or len(X) < 2:
@@ -70,7 +71,12 @@ def embedding_map(X: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     tsne = TSNE(2, perplexity=adapted_perplexity(len(X), perplexity), init="pca",
                 learning_rate="auto", max_iter=max(250, max_iter), random_state=seed,
                 method="exact" if len(X) <= EXACT_TSNE_MAX_POINTS else "barnes_hut")
-    return tsne.fit_transform(X).astype(np.float32)
+    if len(X) > EXACT_TSNE_MAX_POINTS:
+        return tsne.fit_transform(X).astype(np.float32)
+    # Exact t-SNE of a small collection: one BLAS thread is faster than several that
+    # wait for each other on busy cores.
+    with threadpool_limits(1):
+        return tsne.fit_transform(X).astype(np.float32)
 
 
 def prototypes_and_outliers(X: np.ndarray, labels: np.ndarray, n_classes: int,

@@ -85,6 +85,7 @@ def dominant_colours(pixels: np.ndarray, k: int, *, seed: int = 0) -> Palette:
     """
     from skimage.color import lab2rgb, rgb2lab
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     flat = np.asarray(pixels, np.uint8).reshape(-1, 3)
     if len(flat) == 0 or k < 1:
@@ -93,7 +94,10 @@ def dominant_colours(pixels: np.ndarray, k: int, *, seed: int = 0) -> Palette:
     colours, counts = np.unique(flat, axis=0, return_counts=True)
     lab = rgb2lab(colours[None].astype(np.float64) / 255.0)[0]
     k = min(k, len(colours))
-    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(lab, sample_weight=counts)
+    # One thread: a few thousand colours are quick, and OpenMP threads that wait for each
+    # other cost far more than they save on a machine whose cores are busy.
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(lab, sample_weight=counts)
     weight = np.bincount(km.labels_, weights=counts, minlength=k)
     # Weighted means of each cluster's colours (KMeans' centres are those, up to tolerance).
     centres = np.stack([np.average(lab[km.labels_ == j], axis=0, weights=counts[km.labels_ == j])

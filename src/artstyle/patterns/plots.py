@@ -54,7 +54,7 @@ def _blank(ax) -> None:
 
 def _grid(n_rows: int, n_cols: int, cell: float, caption_lines: int):
     """A figure with a title axis over ``n_rows x n_cols`` picture axes."""
-    cell_h = cell + 0.14 * caption_lines
+    cell_h = cell + 0.22 * caption_lines
     fig, axes = new_figure(
         n_cols * cell, 0.3 + n_rows * cell_h, nrows=n_rows + 1, ncols=n_cols, squeeze=False,
         gridspec_kw={"height_ratios": [0.3] + [cell_h] * n_rows})
@@ -67,7 +67,7 @@ def _grid(n_rows: int, n_cols: int, cell: float, caption_lines: int):
 
 
 def image_grid(path: str | Path, rows: list[tuple[str, list[Cell | None], str]], title: str,
-               notice: str = "", *, cell: float = 1.35, caption_lines: int = 2,
+               notice: str = "", *, cell: float = 1.35, caption_lines: int = 3,
                min_cols: int = 1) -> Path:
     """Rows of captioned pictures, each row labelled on its left.
 
@@ -102,6 +102,7 @@ def image_grid(path: str | Path, rows: list[tuple[str, list[Cell | None], str]],
             if item is None:
                 continue
             ax.imshow(item.image, interpolation="nearest")
+            ax.set_anchor("S")   # spare height goes above the picture, to its caption
             if item.caption:
                 ax.set_title(wrap_to_width(item.caption, 0.8 * cell, CAPTION_SIZE),
                              fontsize=CAPTION_SIZE)

@@ -309,7 +309,7 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
                          f"What {name} confuses: the most confused movement pairs of the "
                          f"test split ({int((y_true != y_pred).sum())} mistakes in "
                          f"{test.size}), frames in the predicted movement's colour", notice,
-                         min_cols=2 * n_ex, caption_lines=3)
+                         min_cols=n_ex, caption_lines=3)
         pd.DataFrame(pair_rows, columns=["movement_a", "movement_b", "mistakes",
                                          "a_taken_for_b", "b_taken_for_a"]).to_csv(
             tmp / "confused_pairs.csv", index=False)
