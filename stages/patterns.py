@@ -4,10 +4,14 @@
 from _common import run
 
 
-def main(params, argv):  # noqa: ARG001 - no arguments
+def main(params, argv):  # argv: none
     from artstyle import paths
     from artstyle.data.dataset import dataset_notice
-    from artstyle.patterns.report import load_model_for_patterns, select_model, write_patterns
+    from artstyle.patterns.report import (
+        load_model_for_patterns,
+        select_model,
+        write_patterns,
+    )
 
     settings = params.patterns
     name = select_model(settings.model, candidates=list(params.all_models()))

@@ -11,7 +11,13 @@ import pytest
 from PIL import Image
 
 from artstyle.cli import main
-from artstyle.config import ModelSpec, ParamsError, PatternsParams, load_params, parse_params
+from artstyle.config import (
+    ModelSpec,
+    ParamsError,
+    PatternsParams,
+    load_params,
+    parse_params,
+)
 from artstyle.patterns import collection, gradcam, palettes
 from artstyle.patterns.report import PatternsError, select_model, write_patterns
 

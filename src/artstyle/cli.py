@@ -282,7 +282,8 @@ def _explain(args: argparse.Namespace) -> int:
     from artstyle import paths
     from artstyle.config import PatternsParams
     from artstyle.data.dataset import dataset_notice
-    from artstyle.patterns.report import explain_image, select_model
+    from artstyle.patterns.explain import explain_image
+    from artstyle.patterns.report import select_model
 
     name = select_model(args.model) if not args.model.endswith(".keras") else args.model
     notice = dataset_notice(paths.PREPARED)

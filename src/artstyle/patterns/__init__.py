@@ -5,5 +5,6 @@
 ``collection``  the embedding map (t-SNE), prototypes, outliers, neighbours, confused pairs
 ``plots``       the figures of all of the above
 ``page``        ``reports/patterns/index.html``
-``report``      choosing the model, the stage's outputs, ``artstyle explain``
+``report``      choosing the model, the stage's outputs
+``explain``     ``artstyle explain``: one image's movements, Grad-CAM and neighbours
 """

@@ -38,7 +38,7 @@ class Palette:
 
     def hex(self) -> list[str]:
         """The colours as ``#rrggbb`` strings."""
-        return ["#%02x%02x%02x" % tuple(int(v) for v in c) for c in self.rgb]
+        return ["#" + "".join(f"{int(v):02x}" for v in c) for c in self.rgb]
 
 
 def painted_box(width: int, height: int, side: int) -> tuple[int, int, int, int]:

@@ -1,4 +1,4 @@
-"""The ``patterns`` stage's outputs and ``artstyle explain``.
+"""The ``patterns`` stage's outputs, and choosing the model to explain.
 
 :func:`write_patterns` writes, into a temporary folder swapped in for
 ``reports/patterns/`` when complete:
@@ -91,7 +91,7 @@ def select_model(requested: str, candidates: list[str] | None = None,
     if not ranked:
         raise PatternsError(f"no evaluated neural model in {eval_dir}: run `dvc repro "
                             "evaluate` (or name a model)")
-    return sorted(ranked)[0][2]
+    return min(ranked)[2]
 
 
 def load_model_for_patterns(name: str):
@@ -162,7 +162,7 @@ def load_collection(prepared_dir: str | Path) -> Collection:
                       ids, boxes, classes)
 
 
-def _embed(gm: gradcam.GradCamModel, model, x: np.ndarray) -> np.ndarray:
+def embed(gm: gradcam.GradCamModel, model, x: np.ndarray) -> np.ndarray:
     """Embeddings ``(n, d)`` of images ``x`` (float, input size): the input of the final
     ``Dense`` layer, as :func:`artstyle.features.embedding_model` defines them."""
     if gm.kernel is not None:   # the Grad-CAM model already ends there
@@ -200,7 +200,7 @@ def _caption(classes: list[str], true: int, pred: int, p: float) -> str:
 
 
 def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], input_size: int,
-                   prepared_dir: str | Path, settings: PatternsParams = PatternsParams(), *,
+                   prepared_dir: str | Path, settings: PatternsParams | None = None, *,
                    seed: int = 0, notice: str = "") -> dict:
     """Write every output of the ``patterns`` stage (see the module's table), atomically.
 
@@ -218,7 +218,8 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
         The model's input side.
     prepared_dir : path
         Output of ``prepare``.
-    settings : PatternsParams
+    settings : PatternsParams, optional
+        Default: the schema's defaults.
     seed : int
     notice : str
         The dataset notice, on every figure and on the page.
@@ -237,6 +238,7 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
     """
     from artstyle.data.dataset import resize_batch
 
+    settings = settings or PatternsParams()
     clock = _Clock()
     data = load_collection(prepared_dir)
     if list(classes) != list(data.classes):
@@ -256,9 +258,9 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
         emb = np.zeros((len(x), head.shape[1]), np.float32)
         emb[test] = head
         rest = np.flatnonzero(data.split != "test")
-        emb[rest] = _embed(gm, model, x[rest])
+        emb[rest] = embed(gm, model, x[rest])
     else:
-        emb = _embed(gm, model, x)
+        emb = embed(gm, model, x)
     y_true, y_pred = data.labels[test], proba.argmax(axis=1)
     conf = proba.max(axis=1)
     clock.lap(f"{name}: Grad-CAM on {gm.layer} {maps.shape[1:]} of {test.size} test "
@@ -280,10 +282,10 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
                             for j in rows] for kind, rows in (("right", right), ("wrong", wrong))}
             rel = f"gradcam/{slug(movement)}.png"
             plots.image_grid(tmp / rel, [
-                ("most confidently right", cells["right"], f"no {movement} test painting "
-                                                           "was recognised"),
-                ("misclassified", cells["wrong"], f"every {movement} test painting was "
-                                                  "recognised")],
+                ("most confidently right", cells["right"],
+                 f"no {movement} test painting was recognised"),
+                ("misclassified", cells["wrong"],
+                 f"every {movement} test painting was recognised")],
                 f"Where {name} looks: {movement} test paintings, Grad-CAM of the predicted "
                 f"movement on {gm.layer}", notice)
             figures["gradcam"].append(rel)
@@ -374,7 +376,7 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
             nn, nd = collection.nearest_neighbours(emb[queries], emb[train],
                                                    settings.n_neighbours)
             for qi, q in enumerate(queries):
-                j = int(np.flatnonzero(test == q)[0])
+                j = np.flatnonzero(test == q)[0]
                 cells = [plots.Cell(data.images[q], _caption(classes, y_true[j], y_pred[j],
                                                              conf[j]), "black"), None]
                 cells += [plots.Cell(data.images[train[i]], f"{classes[data.labels[train[i]]]}"
@@ -394,7 +396,7 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
             "feature_map": f"{maps.shape[1]}x{maps.shape[2]}",
             "test_accuracy": float((y_true == y_pred).mean()),
             "test_mistakes": int((y_true != y_pred).sum()),
-            "paintings": int(len(xy)), "tsne_perplexity": perplexity,
+            "paintings": len(xy), "tsne_perplexity": perplexity,
             "colour": {m: {key: s[key] for key in ("mean_saturation", "lightness_spread",
                                                     "mean_lightness", "mean_chroma")}
                        for m, s in stats.items()},
@@ -446,66 +448,3 @@ def _write_index(path: Path, name: str, layer: str, fmap_shape, metrics: dict,
     write_page(path, f"Patterns: {name}", notice,
                f"What {name} (the model named by params patterns.model: "
                f"{settings.model}) has learnt, and what the collection looks like.", sections)
-
-
-def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
-                  n_neighbours: int = 4, prepared_dir: str | Path = paths.PREPARED,
-                  name: str = "model", notice: str = "") -> dict:
-    """Top movements of one image, its Grad-CAM and its nearest training paintings, as one PNG.
-
-    Parameters
-    ----------
-    image : str
-        Any image file the safe loader accepts.
-    classifier : (keras.Model, list of str, int, int)
-        Model, classes, input side, prepared side (``artstyle.cli.load_classifier``).
-    out : path
-        The PNG to write.
-    top, n_neighbours : int
-    prepared_dir : path
-        Training paintings for the neighbours; without it the PNG has none.
-    name, notice : str
-        For the title and caption.
-
-    Returns
-    -------
-    dict
-        ``top``: list of (movement, probability); ``layer``; ``neighbours``: list of
-        (movement, distance), empty without prepared data.
-
-    Raises
-    ------
-    artstyle.images.ImageRejected
-        The file is not a usable image.
-    """
-    from PIL import Image
-
-    from artstyle.data.dataset import load_split, resize_batch
-    from artstyle.images import load_rgb_array, resize_to_square
-
-    model, classes, input_size, side = classifier
-    square = np.asarray(resize_to_square(Image.fromarray(load_rgb_array(image)), side))
-    x = resize_batch(square[None], input_size)
-    gm = gradcam.gradcam_model(model)
-    maps, proba, _ = gradcam.grad_cam(gm, x)
-    order = np.argsort(proba[0])[::-1][:top]
-    best = classes[order[0]]
-    heat = gradcam.upsample(maps, square.shape[:2])[0]
-    rows = [("the image", [plots.Cell(square, Path(image).name),
-                           plots.Cell(gradcam.overlay(square, heat),
-                                      f"Grad-CAM: {best} {proba[0, order[0]]:.0%}")], "")]
-    neighbours = []
-    if (Path(prepared_dir) / paths.MANIFEST_NAME).exists():
-        train, _ = load_split(prepared_dir, "train")
-        emb = _embed(gm, model, resize_batch(train.images, input_size))
-        q = _embed(gm, model, x)
-        idx, dist = collection.nearest_neighbours(q, emb, n_neighbours)
-        neighbours = [(classes[train.labels[i]], float(d)) for i, d in zip(idx[0], dist[0])]
-        rows.append(("nearest training paintings",
-                     [plots.Cell(train.images[i], f"{classes[train.labels[i]]}\nd={d:.2f}")
-                      for i, d in zip(idx[0], dist[0])], ""))
-    top_text = ", ".join(f"{classes[i]} {proba[0, i]:.0%}" for i in order)
-    plots.image_grid(out, rows, f"{Path(image).name} by {name}: {top_text}; Grad-CAM on "
-                     f"{gm.layer}", notice)
-    return {"top": [(classes[i], float(proba[0, i])) for i in order], "layer": gm.layer,
-            "neighbours": neighbours}
