@@ -1,4 +1,4 @@
-"""Command line outside DVC: ``artstyle stylize`` and ``artstyle classify``.
+"""Command line outside DVC: ``artstyle stylize``, ``artstyle classify``, ``artstyle explain``.
 
 Examples
 --------
@@ -8,6 +8,7 @@ Examples
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
     artstyle classify painting.jpg other.png paintings/ --model vgg19_transfer --top 5
     artstyle classify paintings/ --csv > movements.csv
+    artstyle explain painting.jpg --model best_cnn -o out/painting_explained.png
 
 Both read the pipeline's outputs in the current directory (``models/``), so run them
 from the repository root after ``dvc repro`` (or ``dvc pull``), or pass paths.
@@ -72,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--top", type=_positive_int, default=3, help="movements per image")
     c.add_argument("--csv", action="store_true",
                    help="print a CSV table (image, movement1, probability1, ...)")
+
+    e = sub.add_parser("explain", help="top movements of IMAGE, where the model looks "
+                                       "(Grad-CAM) and its nearest training paintings")
+    e.add_argument("image", metavar="IMAGE", help="an image file")
+    e.add_argument("--model", default="best",
+                   help="model name under models/ or a .keras path; best (default) = the "
+                        "neural model with the best validation accuracy in reports/eval")
+    e.add_argument("-o", "--output", default=None,
+                   help="the PNG to write (default <IMAGE stem>_explained.png here)")
+    e.add_argument("--top", type=_positive_int, default=3, help="movements to print")
     return p
 
 
@@ -259,6 +270,36 @@ def _stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from artstyle.images import load_rgb_array
+
+    output = args.output or f"{Path(args.image).stem}_explained.png"
+    check_writable_image_path(output)
+    if not Path(args.image).exists():
+        raise FileNotFoundError(f"{args.image} not found")
+    load_rgb_array(args.image)  # a file that is no image fails here, before TensorFlow loads
+
+    from artstyle import paths
+    from artstyle.config import PatternsParams
+    from artstyle.data.dataset import dataset_notice
+    from artstyle.patterns.explain import explain_image
+    from artstyle.patterns.report import select_model
+
+    name = select_model(args.model) if not args.model.endswith(".keras") else args.model
+    notice = dataset_notice(paths.PREPARED)
+    result = explain_image(args.image, load_classifier(name), output, top=args.top,
+                           n_neighbours=PatternsParams().n_neighbours, name=Path(name).stem
+                           if name.endswith(".keras") else name, notice=notice)
+    print(f"art movement by {name}, top {args.top}:")
+    print(f"{args.image}: " + ", ".join(f"{m} {p:.1%}" for m, p in result["top"]))
+    near = ", ".join(f"{m} ({d:.2f})" for m, d in result["neighbours"])
+    near = near or "none (no data/prepared)"
+    print(f"Grad-CAM on {result['layer']}; nearest training paintings: {near}; wrote {output}")
+    if notice:
+        print(f"note: the model was trained on the prepared dataset, which says: {notice}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``artstyle`` command."""
     args = _parser().parse_args(argv)
@@ -267,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "classify":
             return _classify(args)
+        if args.command == "explain":
+            return _explain(args)
         return _stylize(args)
     except (ArtstyleError, FileNotFoundError, ValueError, OSError) as err:
         print(f"artstyle: {err}", file=sys.stderr)

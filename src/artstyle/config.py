@@ -271,6 +271,34 @@ class StylizeParams(TransferParams):
     own: BackboneParams = OWN_CNN_BACKBONE
 
 
+class PatternsParams(_Strict):
+    """Stage ``patterns``: where a model looks, confusions, the embedding map, palettes.
+
+    ``model`` is a neural model of the zoo or ``best``: the neural model with the best
+    validation accuracy in ``reports/eval/*/metrics.json`` (XGBoost models have no
+    feature maps and never qualify).
+    """
+
+    model: str = "best"
+    # Pictures per group: most confidently right / wrong paintings per movement in the
+    # Grad-CAM grids, mistakes per confused pair, prototypes and outliers per movement.
+    n_examples: Annotated[int, Field(ge=1, le=12)] = 4
+    n_confused_pairs: Annotated[int, Field(ge=1, le=20)] = 3
+    # Dominant colours per movement (k of k-means in CIELAB) and the pixels sampled per
+    # movement for palettes and colour statistics.
+    n_palette_colours: Annotated[int, Field(ge=1, le=16)] = 6
+    palette_pixels: Annotated[int, Field(ge=100)] = 20_000
+    # t-SNE perplexity, capped at (n - 1) / 3 for a collection of n paintings.
+    tsne_perplexity: Annotated[float, Field(gt=0, le=100)] = 30.0
+    # t-SNE iterations; the first 250 exaggerate the clusters (scikit-learn's max_iter).
+    tsne_iterations: Annotated[int, Field(ge=250)] = 500
+    # Thumbnails on the second map; test paintings whose nearest training paintings are
+    # shown, and how many neighbours each.
+    n_thumbnails: Annotated[int, Field(ge=0)] = 60
+    n_queries: Annotated[int, Field(ge=0, le=20)] = 4
+    n_neighbours: Annotated[int, Field(ge=1, le=12)] = 4
+
+
 class Params(_Strict):
     """The whole of ``params.yaml``."""
 
@@ -283,6 +311,7 @@ class Params(_Strict):
     pretrained: PretrainedParams
     boost: BoostParams
     stylize: StylizeParams
+    patterns: PatternsParams = PatternsParams()
 
     @model_validator(mode="after")
     def _references(self) -> "Params":
@@ -294,6 +323,9 @@ class Params(_Strict):
                 raise ValueError(f"boost.sources names unknown model '{src}'")
         if self.stylize.judge not in names:
             raise ValueError(f"stylize.judge names unknown neural model '{self.stylize.judge}'")
+        if self.patterns.model != "best" and self.patterns.model not in names:
+            raise ValueError(f"patterns.model names unknown neural model "
+                             f"'{self.patterns.model}' (or write best)")
         if self.stylize.own_model not in names:
             raise ValueError(f"stylize.own_model names unknown neural model "
                              f"'{self.stylize.own_model}'")

@@ -32,6 +32,7 @@ COMPARE = REPORTS / "compare"
 MODELS_TABLE = REPORTS / "models.md"
 STYLIZED = REPORTS / "stylized"
 STYLIZE_REPORT = REPORTS / "stylize"
+PATTERNS_REPORT = REPORTS / "patterns"  # stage patterns: index.html, PNGs, CSVs
 
 SPLITS = ("train", "validation", "test")
 
