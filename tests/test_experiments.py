@@ -1,6 +1,6 @@
 """A parameter sweep with DVC experiments on the real pipeline (tiny sample), as documented.
 
-In a committed copy of the repository with tiny params (``artstyle.sandbox``) the
+In a committed copy of the repository with tiny params (``tests/sandbox.py``) the
 module fixture
 
 1. runs ``dvc repro prepare pretrained`` and commits ``dvc.lock`` (the baseline: data
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from artstyle.sandbox import copy_repo, dvc_env, git, run_dvc, tiny_params, write_random_vgg19
+from sandbox import copy_repo, dvc_env, git, run_dvc, tiny_params, write_random_vgg19
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,7 @@ import yaml
 from PIL import Image
 
 from artstyle.io import read_json
-
-from artstyle.sandbox import copy_repo, ran_stages, run_dvc, tiny_params, write_random_vgg19
+from sandbox import copy_repo, ran_stages, run_dvc, tiny_params, write_random_vgg19
 
 pytestmark = pytest.mark.slow
 

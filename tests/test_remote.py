@@ -1,7 +1,7 @@
 """DVC remote storage with the real pipeline: push, pull into a fresh clone, a lost object.
 
 The pipeline is built once per module, in a committed copy of the repository with
-tiny params (``artstyle.sandbox``): ``dvc repro evaluate@baseline_cnn`` runs download,
+tiny params (``tests/sandbox.py``): ``dvc repro evaluate@baseline_cnn`` runs download,
 prepare, pretrained (random VGG19 weights from a local file, no network),
 train@baseline_cnn and evaluate@baseline_cnn; ``dvc.lock`` and the Git-tracked reports
 (metrics, plots, ``cache: false`` outputs) are committed.  Then, for each remote kind
@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 import sshd
-from artstyle.sandbox import copy_repo, git, ran_stages, run_dvc, tiny_params, write_random_vgg19
+from sandbox import copy_repo, git, ran_stages, run_dvc, tiny_params, write_random_vgg19
 
 pytestmark = pytest.mark.slow
 

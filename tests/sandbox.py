@@ -1,5 +1,8 @@
 """Run the pipeline in a throw-away copy of the repository (tests, benchmarks, remotes).
 
+Test scaffolding, not part of the installed package: the tests import it as ``sandbox``
+(``tests/`` is on their path), ``benchmarks/`` add ``tests/`` to ``sys.path``.
+
 A copy holds the files git tracks (no ``dvc.lock``, so every stage runs), its own git
 repository with one commit, and params changed through :func:`update_params`. DVC runs
 with the current interpreter's ``bin`` first on ``PATH``, so stage commands use the same
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # tests/ -> the repository
 _GIT_ENV = {"GIT_AUTHOR_NAME": "artstyle", "GIT_AUTHOR_EMAIL": "artstyle@example.invalid",
             "GIT_COMMITTER_NAME": "artstyle", "GIT_COMMITTER_EMAIL": "artstyle@example.invalid"}
 
