@@ -1,15 +1,16 @@
 """A parameter sweep with DVC experiments on the real pipeline (tiny sample), as documented.
 
-In a committed copy of the repository with tiny params (``tests/sandbox.py``) the
-module fixture
+The baseline is the first step of the session's pipeline build (``conftest.py``: in a
+copy of the repository with tiny params, ``dvc repro evaluate@baseline_cnn`` with
+``dvc.lock`` committed, so the data, the VGG19 weights and the baseline CNN are in the
+cache). As soon as it is built, in a copy of it (``queued_sweep``, in the background)
 
-1. runs ``dvc repro prepare pretrained`` and commits ``dvc.lock`` (the baseline: data
-   and VGG19 weights are in the cache, so experiments do not rebuild them);
-2. queues a two-point sweep with Hydra's comma syntax, limited to the baseline CNN::
+1. queues a two-point sweep with Hydra's comma syntax, limited to the baseline CNN::
 
        dvc exp run --queue -S 'models.baseline_cnn.dense_units=8,16' evaluate@baseline_cnn
 
-3. runs the queue with ``dvc queue start`` and waits on ``dvc queue status``.
+2. starts the queue with ``dvc queue start``; the module fixture waits on
+   ``dvc queue status``.
 
 Queued experiments run in temporary Git copies of the repository (``.dvc/tmp/exps``)
 with the project's DVC cache, so the sweep passing proves that every file a stage
@@ -31,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox import copy_repo, dvc_env, git, run_dvc, tiny_params, write_random_vgg19
+from sandbox import after_build, copy_pipeline, dvc_env, run_dvc
 
 pytestmark = pytest.mark.slow
 
@@ -57,21 +58,25 @@ def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 900) -> str
         time.sleep(3)
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    """``(repo, dvc env, dvc exp show --json, names of the two successful experiments)``."""
-    root = tmp_path_factory.mktemp("experiments")
-    env = {"ARTSTYLE_LOG": "WARNING", "DVC_NO_ANALYTICS": "1",
-           "DVC_SITE_CACHE_DIR": str(root / "dvc-site-cache")}
-    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
-    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
-    run_dvc(repo, "repro", "prepare", "pretrained", env=env)
-    git(repo, "add", "dvc.lock", "reports")
-    git(repo, "commit", "-qm", "baseline: prepared sample and VGG19 weights")
+@after_build(baseline=True)
+def queued_sweep(pipeline, workdir):
+    """In a copy of the built baseline: queue the sweep and start the queue's worker.
 
+    Returns ``(repo, dvc env)`` at once: the worker runs the experiments in the
+    background (``dvc queue start`` returns immediately) while other tests run.
+    """
+    env = pipeline.env
+    repo = copy_pipeline(pipeline.repo, workdir / "repo")
     queued = run_dvc(repo, *SWEEP, env=env).stdout
     assert len(re.findall(r"Queued experiment '[^']+' for future execution", queued)) == 2, queued
     run_dvc(repo, "queue", "start", env=env)
+    return repo, env
+
+
+@pytest.fixture(scope="module")
+def sweep(pipeline_job):
+    """``(repo, dvc env, dvc exp show --json, names of the two successful experiments)``."""
+    repo, env = pipeline_job("queued_sweep")
     try:
         status = wait_for_queue(repo, env)
         names = re.findall(r"^\w+\s+(\S+)\s.*\sSuccess\s*$", status, flags=re.M)

@@ -1,12 +1,12 @@
 """DVC remote storage with the real pipeline: push, pull into a fresh clone, a lost object.
 
-The pipeline is built once per module, in a committed copy of the repository with
-tiny params (``tests/sandbox.py``): ``dvc repro evaluate@baseline_cnn`` runs download,
-prepare, pretrained (random VGG19 weights from a local file, no network),
-train@baseline_cnn and evaluate@baseline_cnn; ``dvc.lock`` and the Git-tracked reports
-(metrics, plots, ``cache: false`` outputs) are committed.  Then, for each remote kind
-(a local/network folder, and SSH served by a real OpenSSH server on 127.0.0.1 with
-key-based login, through dvc-ssh) the test
+The pipeline is built once per session (``conftest.py``), in a committed copy of the
+repository with tiny params; its first step, ``dvc repro evaluate@baseline_cnn``
+(``tiny_baseline``), runs download, prepare, pretrained (random VGG19 weights from a
+local file, no network), train@baseline_cnn and evaluate@baseline_cnn, and commits
+``dvc.lock`` and the Git-tracked reports (metrics, plots, ``cache: false`` outputs). Each
+test works in its own copy of that state. For each remote kind (a local/network folder, and SSH served by a real OpenSSH server on
+127.0.0.1 with key-based login, through dvc-ssh) the test
 
 1. configures the remote (URL committed, key file in ``.dvc/config.local``) and
    ``dvc push``es: the remote then holds exactly the objects of the four cached
@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 import sshd
-from sandbox import copy_repo, git, ran_stages, run_dvc, tiny_params, write_random_vgg19
+from sandbox import git, ran_stages, run_dvc
 
 pytestmark = pytest.mark.slow
 
@@ -138,9 +138,8 @@ def predict_test_split(repo: Path, input_size: int) -> tuple[np.ndarray, np.ndar
 
 @dataclass(frozen=True)
 class Built:
-    """The pipeline, built and committed once per module."""
+    """The session's built baseline and what its baseline CNN predicts."""
 
-    repo: Path
     env: dict[str, str]        # extra environment for dvc
     input_size: int
     probabilities: np.ndarray  # the original model on the original test images
@@ -148,23 +147,12 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Built:
-    root = tmp_path_factory.mktemp("remote")
-    env = {"ARTSTYLE_LOG": "WARNING", "DVC_NO_ANALYTICS": "1",
-           "DVC_SITE_CACHE_DIR": str(root / "dvc-site-cache")}
-    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
-    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
-    out = run_dvc(repo, "repro", TARGET, env=env).stdout
-    assert ran_stages(out) == {"download", "prepare", "pretrained", "train@baseline_cnn",
-                               TARGET}, out
-    # dvc.lock and the Git-tracked outputs (metrics, plots, cache: false) go to Git.
-    git(repo, "add", "dvc.lock", "reports")
-    git(repo, "commit", "-qm", "baseline_cnn on the tiny sample")
-    assert git(repo, "status", "--porcelain").strip() == ""
-    input_size = yaml.safe_load((repo / "params.yaml").read_text())[
-        "models"]["baseline_cnn"]["input_size"]
-    probabilities, labels = predict_test_split(repo, input_size)
-    return Built(repo, env, input_size, probabilities, labels)
+def built(tiny_baseline) -> Built:
+    assert ran_stages(tiny_baseline.repro_outputs[0]) == {
+        "download", "prepare", "pretrained", "train@baseline_cnn", TARGET}
+    input_size = tiny_baseline.params["models"]["baseline_cnn"]["input_size"]
+    probabilities, labels = predict_test_split(tiny_baseline.repo, input_size)  # reads only
+    return Built(tiny_baseline.env, input_size, probabilities, labels)
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +202,8 @@ def fresh_clone(src: Path, dst: Path, remote: Remote, env: dict[str, str]) -> Pa
 # --------------------------------------------------------------------------- the test
 
 
-def test_push_pull_roundtrip_and_missing_object(built, remote, tmp_path):
-    repo, env = built.repo, built.env
+def test_push_pull_roundtrip_and_missing_object(built, baseline_copy, remote, tmp_path):
+    repo, env = baseline_copy(), built.env
 
     # 1. the remote: URL committed for the team, credentials in config.local; push
     run_dvc(repo, "remote", "add", "--force", "-d", "storage", remote.url, env=env)
@@ -279,4 +267,4 @@ def test_push_pull_roundtrip_and_missing_object(built, remote, tmp_path):
     assert not_in_remote(repo, env) == []
     run_dvc(broken, "pull", "-d", TARGET, env=env)
     assert sha256(broken / MODEL_FILE) == sha256(repo / MODEL_FILE)
-    shutil.rmtree(clone)  # keep the module's disk use down (each clone holds ~90 MB)
+    shutil.rmtree(clone)  # keep the session's disk use down (each clone holds ~90 MB)
