@@ -305,6 +305,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+@pytest.mark.slow  # two TensorFlow worker processes: ~15 s on 2 cores
 def test_two_workers_train_and_only_chief_writes(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER_SCRIPT)
