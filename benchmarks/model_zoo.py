@@ -21,8 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's sandbox helpers (not shipped)
 
-from artstyle.sandbox import copy_repo, run_dvc  # noqa: E402
+from sandbox import copy_repo, run_dvc  # noqa: E402
 
 
 def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None) -> dict:

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from artstyle import distribute
 from artstyle.distribute import (
     TFConfigError,
     chief_output,
@@ -305,6 +304,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+@pytest.mark.slow  # two TensorFlow worker processes: ~15 s on 2 cores
 def test_two_workers_train_and_only_chief_writes(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER_SCRIPT)
@@ -392,6 +392,26 @@ def test_two_workers_train_and_only_chief_writes(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_module_documents_program_start_requirement():
-    assert "program start" in distribute.__doc__
-    assert "program start" in make_strategy.__doc__
+FAIL_FAST_SCRIPT = textwrap.dedent('''
+    import sys
+    from artstyle.distribute import TFConfigError, make_strategy
+
+    try:
+        make_strategy("multi_worker")
+    except TFConfigError as err:
+        print("refused:", err)
+    print("tensorflow imported:", "tensorflow" in sys.modules)
+''')
+
+
+def test_tf_config_mistake_is_refused_before_tensorflow_starts(tmp_path):
+    """A wrong TF_CONFIG is reported before TensorFlow is even imported (a fresh program):
+    the error costs no TensorFlow start-up, and the runtime is still uninitialised, as
+    creating the strategy at program start requires."""
+    env = {**os.environ, "TF_CONFIG": tf_config(2, task_type="chief"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "src"),
+                                                       os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", FAIL_FAST_SCRIPT], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert 'refused: TF_CONFIG task type "chief" is not a job of the cluster' in out, out
+    assert out.splitlines()[-1] == "tensorflow imported: False", out

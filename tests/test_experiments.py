@@ -1,15 +1,16 @@
 """A parameter sweep with DVC experiments on the real pipeline (tiny sample), as documented.
 
-In a committed copy of the repository with tiny params (``artstyle.sandbox``) the
-module fixture
+The baseline is the first step of the session's pipeline build (``conftest.py``: in a
+copy of the repository with tiny params, ``dvc repro evaluate@baseline_cnn`` with
+``dvc.lock`` committed, so the data, the VGG19 weights and the baseline CNN are in the
+cache). As soon as it is built, in a copy of it (``queued_sweep``, in the background)
 
-1. runs ``dvc repro prepare pretrained`` and commits ``dvc.lock`` (the baseline: data
-   and VGG19 weights are in the cache, so experiments do not rebuild them);
-2. queues a two-point sweep with Hydra's comma syntax, limited to the baseline CNN::
+1. queues a two-point sweep with Hydra's comma syntax, limited to the baseline CNN::
 
        dvc exp run --queue -S 'models.baseline_cnn.dense_units=8,16' evaluate@baseline_cnn
 
-3. runs the queue with ``dvc queue start`` and waits on ``dvc queue status``.
+2. starts the queue with ``dvc queue start``; the module fixture waits on
+   ``dvc queue status``.
 
 Queued experiments run in temporary Git copies of the repository (``.dvc/tmp/exps``)
 with the project's DVC cache, so the sweep passing proves that every file a stage
@@ -29,9 +30,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from artstyle.sandbox import copy_repo, dvc_env, git, run_dvc, tiny_params, write_random_vgg19
+from sandbox import after_build, copy_pipeline, dvc_env, run_dvc
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,10 @@ SWEEP = ("exp", "run", "--queue", "-S", "models.baseline_cnn.dense_units=8,16",
          "evaluate@baseline_cnn")
 EVAL = "reports/eval/baseline_cnn/metrics.json"
 TRAIN = "reports/train/baseline_cnn/metrics.json"
+# Extra trainable parameters of dense_units 16 over 8 in the baseline CNN on the tiny
+# sample (last conv block 64 filters, 5 classes), counted by hand: the embedding
+# Dense(64 -> u) has 64u + u, the predictions Dense(u -> 5) 5u + 5, so 70 * (16 - 8).
+PARAMETER_GAP = 560
 # The docs' short experiment table (docs/sharing.md), checked as CSV.
 SHOW_TABLE = ("exp", "show", "--drop", ".*", "--keep",
               r"Experiment|.*baseline_cnn/metrics\.json:(test\.(accuracy|macro_f1)|parameters)$"
@@ -57,21 +61,25 @@ def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 900) -> str
         time.sleep(3)
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    """``(repo, dvc env, dvc exp show --json, names of the two successful experiments)``."""
-    root = tmp_path_factory.mktemp("experiments")
-    env = {"ARTSTYLE_LOG": "WARNING", "DVC_NO_ANALYTICS": "1",
-           "DVC_SITE_CACHE_DIR": str(root / "dvc-site-cache")}
-    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
-    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
-    run_dvc(repo, "repro", "prepare", "pretrained", env=env)
-    git(repo, "add", "dvc.lock", "reports")
-    git(repo, "commit", "-qm", "baseline: prepared sample and VGG19 weights")
+@after_build(baseline=True)
+def queued_sweep(pipeline, workdir):
+    """In a copy of the built baseline: queue the sweep and start the queue's worker.
 
+    Returns ``(repo, dvc env)`` at once: the worker runs the experiments in the
+    background (``dvc queue start`` returns immediately) while other tests run.
+    """
+    env = pipeline.env
+    repo = copy_pipeline(pipeline.repo, workdir / "repo")
     queued = run_dvc(repo, *SWEEP, env=env).stdout
     assert len(re.findall(r"Queued experiment '[^']+' for future execution", queued)) == 2, queued
     run_dvc(repo, "queue", "start", env=env)
+    return repo, env
+
+
+@pytest.fixture(scope="module")
+def sweep(pipeline_job):
+    """``(repo, dvc env, dvc exp show --json, names of the two successful experiments)``."""
+    repo, env = pipeline_job("queued_sweep")
     try:
         status = wait_for_queue(repo, env)
         names = re.findall(r"^\w+\s+(\S+)\s.*\sSuccess\s*$", status, flags=re.M)
@@ -96,17 +104,6 @@ def units_to_name(shown: list[dict]) -> dict[int, str]:
             for name, data in experiments(shown).items()}
 
 
-def expected_parameter_gap(repo: Path) -> int:
-    """Extra trainable parameters of dense_units 16 over 8 in the baseline CNN.
-
-    ``embedding`` is Dense(gap width -> u) and ``predictions`` Dense(u -> classes):
-    ``(filters[-1] + 1 + classes) * u + classes`` parameters depend on ``u``.
-    """
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    n_classes = json.loads((repo / "reports/data/summary.json").read_text())["classes"]
-    return (params["models"]["baseline_cnn"]["conv_filters"][-1] + 1 + n_classes) * (16 - 8)
-
-
 def test_sweep_ran_both_experiments_from_the_cache(sweep):
     repo, env, shown, names = sweep
     exps = experiments(shown)
@@ -126,7 +123,7 @@ def test_sweep_ran_both_experiments_from_the_cache(sweep):
         assert "Running stage 'train@baseline_cnn'" in log
         assert "Running stage 'evaluate@baseline_cnn'" in log
     parameters = {u: exps[n]["metrics"][TRAIN]["data"]["parameters"] for u, n in by_units.items()}
-    assert parameters[16] - parameters[8] == expected_parameter_gap(repo)
+    assert parameters[16] - parameters[8] == PARAMETER_GAP
 
     table = run_dvc(repo, *SHOW_TABLE, "--csv", env=env).stdout.splitlines()
     # DVC shortens a column to the metric name only while no other metrics file has it.
@@ -149,10 +146,10 @@ def test_metrics_diff_between_experiments(sweep):
     acc = diff[EVAL]["test.accuracy"]
     assert acc["old"] == exps[old]["metrics"][EVAL]["data"]["test"]["accuracy"]
     assert acc["new"] == exps[new]["metrics"][EVAL]["data"]["test"]["accuracy"]
-    assert diff[TRAIN]["parameters"]["diff"] == expected_parameter_gap(repo)
+    assert diff[TRAIN]["parameters"]["diff"] == PARAMETER_GAP
     md = run_dvc(repo, "metrics", "diff", old, new, "--md", env=env).stdout
     assert re.search(rf"\| Path\s+\| Metric\s+\| {old}\s+\| {new}\s+\| Change\s+\|", md), md
-    assert re.search(r"\| parameters\s+\| \d+\s+\| \d+\s+\| " + str(expected_parameter_gap(repo)),
+    assert re.search(r"\| parameters\s+\| \d+\s+\| \d+\s+\| " + str(PARAMETER_GAP),
                      md), md
 
 

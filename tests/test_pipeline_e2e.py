@@ -1,15 +1,16 @@
 """A tiny end-to-end ``dvc repro`` of the whole pipeline in a temporary copy of the repository.
 
-Runs every stage on a miniature synthetic sample (random VGG19 weights from a local file,
-so no network), then checks that a second ``dvc repro`` runs nothing and that changing
-only a training parameter re-runs training and evaluation but not download or prepare.
+The session fixture ``tiny_pipeline`` (``conftest.py``) runs every stage once on a
+miniature synthetic sample (random VGG19 weights from a local file, so no network; two
+``dvc repro`` runs: the baseline CNN first, then everything else); these tests check what
+that produced and, each in its own copy of the built repository
+(``pipeline_copy``), that a second ``dvc repro`` runs nothing and that changing only a
+training parameter re-runs training and evaluation but not download or prepare (that
+re-run starts in the background as soon as the pipeline is built: ``after_build``).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,7 @@ import yaml
 from PIL import Image
 
 from artstyle.io import read_json
-
-from artstyle.sandbox import copy_repo, ran_stages, run_dvc, tiny_params, write_random_vgg19
+from sandbox import BASELINE_STAGES, after_build, copy_pipeline, ran_stages, run_dvc
 
 pytestmark = pytest.mark.slow
 
@@ -29,21 +29,16 @@ def dvc(repo: Path, *args: str):
     return run_dvc(repo, *args, env={"ARTSTYLE_LOG": "WARNING"})
 
 
-@pytest.fixture(scope="module")
-def pipeline_repo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    weights = write_random_vgg19(root / "vgg19_random.weights.h5")
-    repo = copy_repo(root / "repo", params=lambda raw: tiny_params(raw, weights))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    first = dvc(repo, "repro")
-    return repo, params, first
-
-
-def test_full_pipeline_runs_every_stage(pipeline_repo):
-    repo, params, first = pipeline_repo
-    stages = ran_stages(first.stdout)
+def test_full_pipeline_runs_every_stage(tiny_pipeline, pipeline_copy):
+    # The build's two runs: `dvc repro evaluate@baseline_cnn`, then `dvc repro`, which
+    # runs every other stage and none of those the first run built.
+    first, rest = (ran_stages(out) for out in tiny_pipeline.repro_outputs)
+    assert first == BASELINE_STAGES
+    assert not first & rest
+    stages = first | rest
     assert {"download", "prepare", "pretrained", "train@baseline_cnn", "evaluate@vgg19_transfer",
-            "train_grid@8-0.5", "boost@best_cnn", "compare"} <= stages
+            "train_grid@8-0.5", "boost@best_cnn", "compare", "stylize"} <= stages
+    repo = pipeline_copy()
     table = (repo / "reports" / "models.md").read_text()
     assert "synthetic" in table
     for name in ["baseline_cnn", "best_cnn", "balanced_cnn", "vgg19_transfer", "grid_u8_d0.5",
@@ -55,29 +50,39 @@ def test_full_pipeline_runs_every_stage(pipeline_repo):
     assert "macro_f1" in shown and "NaN" not in shown
 
 
-def test_second_repro_runs_nothing(pipeline_repo):
-    repo, _, _ = pipeline_repo
+def test_second_repro_runs_nothing(pipeline_copy):
+    repo = pipeline_copy()
     again = dvc(repo, "repro")
     assert ran_stages(again.stdout) == set(), again.stdout
     assert "up to date" in dvc(repo, "status").stdout
 
 
-def test_training_param_reruns_only_training_and_evaluation(pipeline_repo):
-    repo, params, _ = pipeline_repo
+@after_build
+def retrained_best_cnn(pipeline, workdir):
+    """In a copy: a new learning rate for best_cnn, then ``dvc repro compare``.
+
+    A real run: `dvc repro --dry` lists only the directly changed stage, since whether
+    downstream stages run depends on the new outputs. The target `compare` depends on
+    every train, evaluate, features and boost stage (and download, prepare, pretrained),
+    so it covers all the stages checked; only `stylize` (not checked) is left out.
+    """
+    repo = copy_pipeline(pipeline.repo, workdir / "repo")
     changed = yaml.safe_load((repo / "params.yaml").read_text())
     changed["models"]["best_cnn"]["learning_rate"] = 0.002
     (repo / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
-    # A real run: `dvc repro --dry` lists only the directly changed stage, since whether
-    # downstream stages run depends on the new outputs.
-    stages = ran_stages(dvc(repo, "repro").stdout)
+    return dvc(repo, "repro", "compare").stdout
+
+
+def test_training_param_reruns_only_training_and_evaluation(pipeline_job):
+    stages = ran_stages(pipeline_job("retrained_best_cnn"))
     assert {"train@best_cnn", "evaluate@best_cnn", "features@best_cnn", "compare"} <= stages
     assert not stages & {"download", "prepare", "pretrained", "train@baseline_cnn",
                          "evaluate@baseline_cnn", "train@vgg19_transfer"}
 
 
-def test_stylize_stage_outputs_and_judging(pipeline_repo):
-    repo, params, first = pipeline_repo
-    assert "stylize" in ran_stages(first.stdout)
+def test_stylize_stage_outputs_and_judging(tiny_pipeline):
+    repo = tiny_pipeline.repo  # only files are read here
+    assert "stylize" in ran_stages(tiny_pipeline.repro_outputs[-1])
     metrics = read_json(repo / "reports" / "stylize" / "metrics.json")
     assert set(metrics) == {"judge", "vgg19", "own:best_cnn"}
     for backbone in ("vgg19", "own:best_cnn"):
@@ -96,22 +101,25 @@ def test_stylize_stage_outputs_and_judging(pipeline_repo):
         assert out.with_name(out.stem + "_loss.png").exists()
 
 
-def test_cli_classify_and_stylize(pipeline_repo, tmp_path):
-    repo, _, _ = pipeline_repo
+def test_cli_classify_and_stylize(pipeline_copy, tmp_path, monkeypatch, capsys):
+    """``artstyle classify`` and ``artstyle stylize`` on the pipeline's outputs.
+
+    ``main()`` runs in this process (as ``python -m artstyle.cli`` would, from the
+    repository root): the same code without two more TensorFlow start-ups."""
+    from artstyle.cli import main
+
+    repo = pipeline_copy()
+    monkeypatch.chdir(repo)
     painting = next((repo / "data" / "raw").rglob("*.jpg"))
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
-    out = subprocess.run([sys.executable, "-m", "artstyle.cli", "classify", str(painting),
-                          "--model", "best_cnn", "--top", "3"], cwd=repo, env=env,
-                         capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    assert main(["classify", str(painting), "--model", "best_cnn", "--top", "3"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
     assert out[0] == f"{painting}: art movement by best_cnn"
     assert out[-1].startswith("note: the model was trained on") and "synthetic" in out[-1].lower()
     probs = [float(line.split("%")[0]) / 100 for line in out[1:-1]]
     assert len(probs) == 3
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
     target = tmp_path / "out.png"
-    subprocess.run([sys.executable, "-m", "artstyle.cli", "stylize", "sklearn:china.jpg",
-                    str(painting), "-o", str(target), "--iterations", "3", "--max-side", "40",
-                    "--init", "content"],
-                   cwd=repo, env=env, capture_output=True, text=True, check=True)
+    assert main(["stylize", "sklearn:china.jpg", str(painting), "-o", str(target),
+                 "--iterations", "3", "--max-side", "40", "--init", "content"]) == 0
     img = Image.open(target)
     assert max(img.size) == 40 and img.size[0] > img.size[1]   # china.jpg is landscape

