@@ -136,3 +136,14 @@ def test_classify_missing_model_or_path_is_one_line(workdir, capsys):
     assert code == 2 and "run `dvc repro train@best_cnn`" in err and err.count("\n") == 1
     code, _, err = _run(["classify", "nowhere.png"], capsys)
     assert code == 2 and "nowhere.png not found" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["stylize", "a.jpg", "b.jpg", "-o", "o.png", "--iterations", "3"],
+     "artstyle: --iterations was renamed: write --max-evaluations"),
+    (["stylize", "a.jpg", "b.jpg", "-o", "o.png", "--schedule=0.5"],
+     "artstyle: --schedule was renamed: write --scales"),
+])
+def test_an_option_spelled_as_before_a_rename_names_the_new_one(argv, message, capsys):
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and err.strip() == message and out == ""

@@ -113,13 +113,15 @@ def test_cli_classify_and_stylize(pipeline_copy, tmp_path, monkeypatch, capsys):
     painting = next((repo / "data" / "raw").rglob("*.jpg"))
     assert main(["classify", str(painting), "--model", "best_cnn", "--top", "3"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0] == f"{painting}: art movement by best_cnn"
+    assert out[0] == "art movement by best_cnn, top 3:"
+    assert out[1].startswith(f"{painting}: ")
     assert out[-1].startswith("note: the model was trained on") and "synthetic" in out[-1].lower()
-    probs = [float(line.split("%")[0]) / 100 for line in out[1:-1]]
+    ranked = out[1][len(f"{painting}: "):].split(", ")          # "<movement> <p>%" each
+    probs = [float(item.rsplit(" ", 1)[1].rstrip("%")) / 100 for item in ranked]
     assert len(probs) == 3
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
     target = tmp_path / "out.png"
     assert main(["stylize", "sklearn:china.jpg", str(painting), "-o", str(target),
-                 "--iterations", "3", "--max-side", "40", "--init", "content"]) == 0
+                 "--max-evaluations", "3", "--max-side", "40", "--init", "content"]) == 0
     img = Image.open(target)
     assert max(img.size) == 40 and img.size[0] > img.size[1]   # china.jpg is landscape

@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from artstyle.config import INITS
+from artstyle.config import INITS, RENAMED_KEYS
 from artstyle.errors import ArtstyleError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -300,8 +300,27 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def renamed_option(argv: list[str]) -> str | None:
+    """The one-line message for an option spelled as before a rename, else None.
+
+    Options follow the params keys they set, so :data:`artstyle.config.RENAMED_KEYS`
+    names both (``--iterations`` -> ``--max-evaluations``)."""
+    for token in argv:
+        name = token.split("=", 1)[0]
+        old = name[2:].replace("-", "_") if name.startswith("--") else ""
+        if old in RENAMED_KEYS:
+            new = "--" + RENAMED_KEYS[old].replace("_", "-")
+            return f"artstyle: {name} was renamed: write {new}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``artstyle`` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    message = renamed_option(argv)
+    if message:
+        print(message, file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
     logging.basicConfig(level=os.environ.get("ARTSTYLE_LOG", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
