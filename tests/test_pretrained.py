@@ -566,6 +566,7 @@ def _block5_similarities(model):
     return _cosine(f[0], f[1]), _cosine(f[0], f[2])
 
 
+@pytest.mark.slow    # VGG19 at 224 px on three photos: ~14 s
 def test_imagenet_features_separate_photos(real_weights, record_property):
     path, rec = real_weights
     same, diff = _block5_similarities(V.build_vgg19_notop(path, input_shape=(224, 224, 3)))

@@ -87,6 +87,7 @@ def test_two_phase_transfer_on_cached_front_trains_head_and_block5(tmp_path):
         np.testing.assert_array_equal(w_saved, w_fresh)
 
 
+@pytest.mark.slow    # a fresh Python process imports TensorFlow: 10-20 s each
 @pytest.mark.parametrize("family", ["cnn", "vgg19_transfer"])
 def test_saved_model_loads_with_plain_keras_in_a_fresh_process(tmp_path, family):
     """A saved zoo model needs nothing of artstyle: keras.saving.load_model alone loads it."""
