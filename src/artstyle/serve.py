@@ -473,7 +473,7 @@ def build_page(pipeline: Pipeline, workdir: Path):
             def run(pc, pf, sc, sf, sd, ev, bb, fa):
                 job = RepaintRequest(pc, pf, sc, sf, int(sd), int(ev), bb, float(fa))
                 for text, prev, res, judged, path in repaint(pipeline, job, workdir):
-                    yield (text, gr.skip() if prev is None and res is None else prev, res,
+                    yield (text, gr.skip() if prev is None else prev, res,
                            judged, gr.DownloadButton(value=path, visible=True) if path
                            else gr.DownloadButton(visible=False))
 
