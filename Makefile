@@ -1,4 +1,5 @@
-# The README's two commands: `make repro` (the pipeline) and `make test` (the test suite).
+# The README's commands: `make repro` (the pipeline), `make test` (the test suite) and
+# `make serve` (the web page on http://127.0.0.1:7860).
 # Both create the virtual environment from requirements.txt when it is missing.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: repro test test-fast setup compare clean-venv
+.PHONY: repro test test-fast serve setup compare clean-venv
 
 repro: $(STAMP)
 	$(BIN)/dvc repro
@@ -19,6 +20,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# The web page on the pipeline's outputs: make serve [SERVE_ARGS="--port 8000"]
+serve: $(STAMP)
+	$(BIN)/artstyle serve $(SERVE_ARGS)
 
 setup: $(STAMP)
 

@@ -1,4 +1,4 @@
-"""Command line outside DVC: ``artstyle stylize``, ``artstyle classify``, ``artstyle explain``.
+"""Command line outside DVC: ``artstyle stylize``, ``classify``, ``explain`` and ``serve``.
 
 Examples
 --------
@@ -9,6 +9,7 @@ Examples
     artstyle classify painting.jpg other.png paintings/ --model vgg19_transfer --top 5
     artstyle classify paintings/ --csv > movements.csv
     artstyle explain painting.jpg --model best_cnn -o out/painting_explained.png
+    artstyle serve            # the web page on http://127.0.0.1:7860
 
 Both read the pipeline's outputs in the current directory (``models/``), so run them
 from the repository root after ``dvc repro`` (or ``dvc pull``), or pass paths.
@@ -22,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from artstyle.config import INITS, RENAMED_KEYS
+from artstyle.config import INITS, RENAMED_KEYS, ServeParams
 from artstyle.errors import ArtstyleError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -83,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", default=None,
                    help="the PNG to write (default <IMAGE stem>_explained.png here)")
     e.add_argument("--top", type=_positive_int, default=3, help="movements to print")
+
+    defaults = ServeParams()
+    v = sub.add_parser("serve", help="the web page: classify a painting, re-paint a photo "
+                                     f"(http://{defaults.host}:{defaults.port})")
+    v.add_argument("--host", default=defaults.host,
+                   help=f"address to listen on (default {defaults.host}: this computer only; "
+                        "0.0.0.0 lets anyone who reaches this machine use it)")
+    v.add_argument("--port", type=int, default=defaults.port,
+                   help=f"port (default {defaults.port})")
+    v.add_argument("--model", default=defaults.model,
+                   help="classifier and judge: model name under models/ or best (default: the "
+                        "neural model with the best validation accuracy)")
     return p
 
 
@@ -300,6 +313,19 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from artstyle.serve import run_server
+
+    try:
+        params = ServeParams(host=args.host, port=args.port, model=args.model)
+    except ValueError as err:  # pydantic's ValidationError, worded as the other options
+        errors = getattr(err, "errors", lambda: [])()
+        raise ValueError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in errors)
+                         or str(err)) from None
+    run_server(params)
+    return 0
+
+
 def renamed_option(argv: list[str]) -> str | None:
     """The one-line message for an option spelled as before a rename, else None.
 
@@ -329,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             return _classify(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "serve":
+            return _serve(args)
         return _stylize(args)
     except (ArtstyleError, FileNotFoundError, ValueError, OSError) as err:
         print(f"artstyle: {err}", file=sys.stderr)

@@ -299,6 +299,40 @@ class PatternsParams(_Strict):
     n_neighbours: Annotated[int, Field(ge=1, le=12)] = 4
 
 
+class ServeParams(_Strict):
+    """``artstyle serve``: the local web page (not a stage; not in ``params.yaml``).
+
+    Its command-line options (``--host``, ``--port``, ``--model``) override the first
+    three; the rest are the page's limits and the starting values of its controls.
+    """
+
+    # Loopback only: anyone who can reach the port can use the CPU and upload files.
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 7860
+    # The classifier of the Classify tab and the judge of re-painted photos: a neural
+    # model of the zoo, or best (the best validated one, as ``artstyle explain``).
+    model: str = "best"
+    # Uploads above this are refused by the server before they are stored (MB).
+    max_upload_mb: Annotated[int, Field(ge=1, le=1024)] = 25
+    # Decoded images above this many pixels are refused (JPEGs are reduced while decoding).
+    max_pixels: PositiveInt = 40_000_000
+    # Images whose shorter side is below this are refused (nothing to classify or re-paint).
+    min_side: Annotated[int, Field(ge=1)] = 32
+    # Re-paint: output size (longest side, px) and evaluations: range and starting value.
+    side_range: tuple[int, int] = (128, 1024)
+    side: Annotated[int, Field(ge=16, le=2048)] = 256
+    evaluations_range: tuple[int, int] = (10, 1000)
+    evaluations: PositiveInt = 100
+    # Style weight as a multiple of the backbone's ``stylize.<backbone>.style_weight``.
+    style_factor_range: tuple[float, float] = (0.1, 10.0)
+    # The preview image is refreshed every this many evaluations.
+    preview_every: PositiveInt = 5
+    # Re-paint jobs that run at once; the others wait in the queue (their page says so).
+    concurrent_jobs: PositiveInt = 1
+    # Uploaded and produced files older than this are deleted (s); all of them at exit.
+    keep_files_s: PositiveInt = 3600
+
+
 class Params(_Strict):
     """The whole of ``params.yaml``."""
 

@@ -107,13 +107,15 @@ class _Tracker:
     """Records every evaluation, keeps the best image, enforces budget, callback and NaN guard."""
 
     def __init__(self, start: float, budget_total: int, callback: Callable[[dict], Any] | None,
-                 progress: bool):
+                 progress: bool, preview: Callable[[np.ndarray], Any] | None = None,
+                 preview_every: int = 1):
         from tqdm.auto import tqdm
 
         self.start = start
         self.history: list[dict[str, float]] = []
         self.step = 0
         self.callback = callback
+        self.preview, self.preview_every = preview, max(1, int(preview_every))
         self.pbar = tqdm(total=budget_total, disable=not progress, desc="stylize", unit="evaluation")
         self.best_img: np.ndarray | None = None
         self.best_loss = math.inf
@@ -142,6 +144,9 @@ class _Tracker:
         if vals["total"] < self.best_loss:
             self.best_loss = vals["total"]
             self.best_img = np.array(image01, dtype=np.float32, copy=True)
+        if self.preview is not None and self.step % self.preview_every == 0 \
+                and self.best_img is not None:
+            self.preview(np.clip(np.rint(self.best_img[0] * 255.0), 0, 255).astype(np.uint8))
         if self.callback is not None and self.callback(dict(rec)):
             raise _StopOptimisation("callback")
         if self.step >= self.stage_budget_end:
@@ -291,7 +296,8 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
             settings: TransferParams = TransferParams(), weights: LossWeights = LossWeights(),
             style_scale: float = 1.0, seed: int = 0, on_divergence: str = "recover",
             callback: Callable[[dict], Any] | None = None,
-            progress: bool = False) -> StylizeResult:
+            progress: bool = False, preview: Callable[[np.ndarray], Any] | None = None,
+            preview_every: int = 1) -> StylizeResult:
     """Gatys neural style transfer of ``content`` in the style of ``style``.
 
     Parameters
@@ -325,6 +331,10 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
         Called with each history record (a dict); returning True stops early.
     progress : bool
         Show a tqdm progress bar.
+    preview : callable or None
+        Called every ``preview_every`` evaluations with the lowest-loss image of the
+        current scale so far, (h, w, 3) uint8 at the working size (a live preview).
+    preview_every : int
 
     Returns
     -------
@@ -348,7 +358,7 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
     budgets = _split_budget(settings.max_evaluations, len(scales))
 
     tracker = _Tracker(start, sum(budgets) + (len(scales) if optimizer == "adam" else 0), callback,
-                       progress)
+                       progress, preview, preview_every)
     image01: np.ndarray | None = None
     diverged = False
     style_w = style

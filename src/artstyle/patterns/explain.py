@@ -3,6 +3,7 @@ and its nearest training paintings, as one PNG."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,75 @@ import numpy as np
 from artstyle import paths
 from artstyle.patterns import collection, gradcam, plots
 from artstyle.patterns.report import embed
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a classifier sees in one image (:func:`look`).
+
+    Attributes
+    ----------
+    top : list of (str, float)
+        The most likely movements, by decreasing probability.
+    square : ndarray of shape (S, S, 3), uint8
+        The image as training images were prepared (letterboxed square, ``S`` the
+        prepared side).
+    heat : ndarray of shape (S, S), float32
+        Grad-CAM of the most likely movement, upsampled to ``square``, in [0, 1].
+    overlay : ndarray of shape (S, S, 3), uint8
+        ``heat`` drawn over ``square`` (:func:`artstyle.patterns.gradcam.overlay`).
+    x : ndarray of shape (1, s, s, 3), float32
+        The model's input (``s`` its input side).
+    proba : ndarray of shape (n_classes,), float32
+    order : ndarray of int
+        Indices of ``top`` into the class list.
+    layer : str
+        The convolutional layer Grad-CAM looked at.
+    """
+
+    top: list
+    square: np.ndarray
+    heat: np.ndarray
+    overlay: np.ndarray
+    x: np.ndarray
+    proba: np.ndarray
+    order: np.ndarray
+    layer: str
+
+
+def look(rgb: np.ndarray, classifier, gm: gradcam.GradCamModel | None = None, *,
+         top: int = 3) -> Look:
+    """The top movements of one RGB image and where the model looks (Grad-CAM).
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        The image (e.g. from :func:`artstyle.images.load_rgb_array`).
+    classifier : (keras.Model, list of str, int, int)
+        Model, classes, input side, prepared side (``artstyle.cli.load_classifier``).
+    gm : GradCamModel, optional
+        ``gradcam_model(model)``, when the caller keeps one for many images.
+    top : int
+
+    Returns
+    -------
+    Look
+    """
+    from PIL import Image
+
+    from artstyle.data.dataset import resize_batch
+    from artstyle.images import resize_to_square
+
+    model, classes, input_size, side = classifier
+    gm = gm or gradcam.gradcam_model(model)
+    square = np.asarray(resize_to_square(Image.fromarray(rgb), side))
+    x = resize_batch(square[None], input_size)
+    maps, proba, _ = gradcam.grad_cam(gm, x)
+    order = np.argsort(proba[0])[::-1][:top]
+    heat = gradcam.upsample(maps, square.shape[:2])[0]
+    return Look(top=[(classes[i], float(proba[0, i])) for i in order], square=square,
+                heat=heat, overlay=gradcam.overlay(square, heat), x=x, proba=proba[0],
+                order=order, layer=gm.layer)
 
 
 def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
@@ -42,21 +112,16 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
     artstyle.images.ImageRejected
         The file is not a usable image.
     """
-    from PIL import Image
-
     from artstyle.data.dataset import load_split, resize_batch
-    from artstyle.images import load_rgb_array, resize_to_square
+    from artstyle.images import load_rgb_array
 
     model, classes, input_size, side = classifier
-    square = np.asarray(resize_to_square(Image.fromarray(load_rgb_array(image)), side))
-    x = resize_batch(square[None], input_size)
     gm = gradcam.gradcam_model(model)
-    maps, proba, _ = gradcam.grad_cam(gm, x)
-    order = np.argsort(proba[0])[::-1][:top]
-    best = classes[order[0]]
-    heat = gradcam.upsample(maps, square.shape[:2])[0]
+    seen = look(load_rgb_array(image), classifier, gm, top=top)
+    square, x, best = seen.square, seen.x, seen.top[0][0]
+    proba, order = seen.proba[None], seen.order
     rows = [("the image", [plots.Cell(square, Path(image).name),
-                           plots.Cell(gradcam.overlay(square, heat),
+                           plots.Cell(seen.overlay,
                                       f"Grad-CAM: {best} {proba[0, order[0]]:.0%}")], "")]
     neighbours = []
     if (Path(prepared_dir) / paths.MANIFEST_NAME).exists():
