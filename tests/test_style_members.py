@@ -77,9 +77,9 @@ def test_patch_voting_depends_on_where_the_patches_are():
 
 
 def test_patches_are_painting_major():
-    imgs = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (10, 200)])
+    imgs = np.stack([np.full((16, 16, 3), v, np.uint8) for v in (10, 200)])
     p = patch_images(imgs, 5, 0.5)
-    assert p.shape == (10, 4, 4, 3)
+    assert p.shape == (10, 8, 8, 3)
     np.testing.assert_allclose(p[:5], 10, atol=0.01)
     np.testing.assert_allclose(p[5:], 200, atol=0.01)
     with pytest.raises(ValueError, match="patches"):
