@@ -8,7 +8,8 @@ def main(params, argv):
     from artstyle.compare import write_comparison
     from artstyle.data.dataset import dataset_notice
 
-    names = list(params.all_models()) + [f"xgb_{s}" for s in params.boost.sources]
+    names = (list(params.all_models()) + [f"xgb_{s}" for s in params.boost.sources]
+             + list(params.style_models) + list(params.ensembles))
     table = write_comparison(names, notice=dataset_notice(paths.PREPARED))
     best = table.sort_values("test accuracy", ascending=False).iloc[0]
     return (f"{len(table)} models; best {best['model']} (test accuracy "

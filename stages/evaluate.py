@@ -1,23 +1,21 @@
-"""Stage evaluate: test and validation metrics of one Keras model (``python stages/evaluate.py <name>``)."""
+"""Stage evaluate: test and validation metrics of one zoo member (``python stages/evaluate.py <name>``).
+
+A neural model, a style model or an ensemble (:mod:`artstyle.members`): the same metrics
+and files for each. The only stage that reads the test split's labels.
+"""
 
 from _common import run
 
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.data.dataset import dataset_notice
-    from artstyle.data.dataset import load_split
+    from artstyle.data.dataset import dataset_notice, load_manifest
     from artstyle.evaluation import write_evaluation
-    from artstyle.models.zoo import load_model
-    from artstyle.predict import predict_proba
+    from artstyle.members import split_probabilities
 
     (name,) = argv
-    spec = params.model(name)
-    model = load_model(paths.keras_model_file(name))
-    results = {}
-    for split in ("validation", "test"):
-        data, classes = load_split(paths.PREPARED, split)
-        results[split] = (data.labels, predict_proba(model, data.images, spec.input_size))
+    results = split_probabilities(params, name, ("validation", "test"))
+    _, classes = load_manifest(paths.PREPARED)
     m = write_evaluation(paths.eval_report(name), name, classes, results,
                          notice=dataset_notice(paths.PREPARED))
     return (f"{name}: test accuracy {m['test']['accuracy']:.3f}, macro-F1 "

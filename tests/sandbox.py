@@ -188,6 +188,8 @@ def tiny_params(raw: dict, weights: Path) -> dict:
     raw["boost"].update(n_estimators=5, early_stopping_rounds=2)
     if "stylize" in raw:
         raw["stylize"].update(max_evaluations=2, max_side=32)
+    for spec in raw.get("style_models", {}).values():
+        spec.update(C=[1.0], max_iter=200)
     return raw
 
 

@@ -37,7 +37,9 @@ def test_full_pipeline_runs_every_stage(tiny_pipeline, pipeline_copy):
     assert not first & rest
     stages = first | rest
     assert {"download", "prepare", "pretrained", "train@baseline_cnn", "evaluate@vgg19_transfer",
-            "train_grid@8-0.5", "boost@best_cnn", "compare", "stylize"} <= stages
+            "train_grid@8-0.5", "boost@best_cnn", "compare", "stylize",
+            "style_features@vgg19_stats_patches", "style_fit@style_patches",
+            "evaluate_style@style_logreg", "evaluate_ensemble@style_ensemble"} <= stages
     repo = pipeline_copy()
     table = (repo / "reports" / "models.md").read_text()
     assert "synthetic" in table

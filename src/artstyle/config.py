@@ -190,6 +190,71 @@ class BoostParams(BoosterParams):
     sources: list[str] = []
 
 
+#: VGG19 layers whose mean and standard deviation describe a painting by default.
+STYLE_STAT_LAYERS: tuple[str, ...] = (
+    "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+_VGG19_LAYER = Literal[
+    "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
+    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
+    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4"]
+
+
+class StyleFeatureParams(_Strict):
+    """One set of style descriptors of the frozen ImageNet VGG19 (stage ``style_features``).
+
+    See :mod:`artstyle.models.style_features`: per-channel mean and standard deviation of
+    ``stat_layers``, upper triangles of the Gram matrices of ``gram_layers``, for
+    ``patches`` views per painting (1: whole; 5: + 4 corner crops of ``patch_fraction``
+    of the side; 10: + their mirrors), the images at ``input_size`` px (null: as stored).
+    """
+
+    stat_layers: list[_VGG19_LAYER] = list(STYLE_STAT_LAYERS)
+    gram_layers: list[_VGG19_LAYER] = []
+    input_size: Annotated[int, Field(ge=32, le=1024)] | None = None
+    patches: Literal[1, 5, 10] = 1
+    patch_fraction: Annotated[float, Field(ge=0.3, le=1.0)] = 0.75
+    batch_size: PositiveInt = 8
+
+    @model_validator(mode="after")
+    def _some_layer(self) -> "StyleFeatureParams":
+        if not self.stat_layers and not self.gram_layers:
+            raise ValueError("stat_layers and gram_layers are both empty")
+        return self
+
+
+class StyleModelSpec(_Strict):
+    """A classifier head on one set of style descriptors (stage ``style_fit``).
+
+    ``head``: ``logistic`` (multinomial logistic regression), ``linear_svm`` (linear SVM
+    with Platt-calibrated probabilities) or ``mlp`` (one hidden ReLU layer of
+    ``hidden_units``). Features are standardised, then reduced by PCA to
+    ``pca_components`` (0: no PCA) fitted on the training split. ``C`` (inverse L2
+    strength; for ``mlp`` the L2 penalty is 1/C) may list several values: the one with
+    the best validation accuracy is kept.
+    """
+
+    features: str
+    head: Literal["logistic", "linear_svm", "mlp"] = "logistic"
+    C: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = [1.0]
+    pca_components: Annotated[int, Field(ge=0)] = 0
+    hidden_units: PositiveInt = 256
+    max_iter: PositiveInt = 3000
+
+
+class EnsembleSpec(_Strict):
+    """An ensemble of zoo members (:mod:`artstyle.ensemble`).
+
+    ``mean`` averages the members' class probabilities; ``stack`` fits a multinomial
+    logistic regression (inverse strength ``C``) on the members' validation
+    probabilities, so its validation accuracy is in-sample.
+    """
+
+    members: Annotated[list[str], Field(min_length=2)]
+    method: Literal["mean", "stack"] = "mean"
+    C: Annotated[float, Field(gt=0)] = 1.0
+
+
 #: Start images of style transfer (:func:`artstyle.nst.stylize`).
 INITS: tuple[str, ...] = ("colour_matched", "content", "noise")
 #: Layers of the keras.io / TensorFlow tutorial examples.
@@ -346,6 +411,30 @@ class Params(_Strict):
     boost: BoostParams
     stylize: StylizeParams
     patterns: PatternsParams = PatternsParams()
+    style_features: dict[str, StyleFeatureParams] = {}
+    style_models: dict[str, StyleModelSpec] = {}
+    ensembles: dict[str, EnsembleSpec] = {}
+
+    @model_validator(mode="after")
+    def _style_members(self) -> "Params":
+        neural = set(self.all_models())
+        for name, spec in self.style_models.items():
+            if spec.features not in self.style_features:
+                raise ValueError(f"style_models.{name}.features names unknown set "
+                                 f"'{spec.features}' (keys of style_features)")
+            if name in neural:
+                raise ValueError(f"style_models.{name} has the name of a neural model")
+        members = neural | set(self.style_models)
+        for name, spec in self.ensembles.items():
+            if name in members:
+                raise ValueError(f"ensembles.{name} has the name of another model")
+            unknown = [m for m in spec.members if m not in members]
+            if unknown:
+                raise ValueError(f"ensembles.{name}.members names unknown model(s) "
+                                 f"{unknown}; known: {', '.join(sorted(members))}")
+            if len(set(spec.members)) != len(spec.members):
+                raise ValueError(f"ensembles.{name}.members lists a model twice")
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> "Params":

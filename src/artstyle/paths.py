@@ -65,3 +65,13 @@ def eval_report(name: str) -> Path:
 def features_file(source: str) -> Path:
     """Penultimate-layer embeddings of every split for one source model."""
     return FEATURES / f"{source}.npz"
+
+
+def style_features_file(feature_set: str) -> Path:
+    """``data/features/style_<set>.npz``: the cached style descriptors of one feature set."""
+    return FEATURES / f"style_{feature_set}.npz"
+
+
+def head_file(name: str) -> Path:
+    """``models/<name>/head.joblib``: the fitted head of a style model."""
+    return model_dir(name) / "head.joblib"

@@ -1,0 +1,45 @@
+"""Stage style_features: VGG19 style descriptors of every split (``python stages/style_features.py <set>``)."""
+
+from _common import run
+
+
+def main(params, argv):
+    import numpy as np
+
+    from artstyle import paths
+    from artstyle.data.dataset import load_split, resize_batch
+    from artstyle.errors import ArtstyleError
+    from artstyle.features import save_features
+    from artstyle.models.style_features import StyleDescriptor
+
+    (name,) = argv
+    if name not in params.style_features:
+        raise ArtstyleError(f"unknown style feature set '{name}'; known: "
+                            f"{', '.join(sorted(params.style_features)) or 'none'}")
+    spec = params.style_features[name]
+    if not paths.VGG19_WEIGHTS.is_file():
+        raise ArtstyleError(f"{paths.VGG19_WEIGHTS} not found; run: dvc repro pretrained")
+    describe = StyleDescriptor(paths.VGG19_WEIGHTS, spec.stat_layers, spec.gram_layers)
+    splits, timing = {}, {"images": 0, "seconds": 0.0}
+    for split in paths.SPLITS:
+        data, classes = load_split(paths.PREPARED, split)
+        images = data.images
+        if spec.input_size and images.shape[1] != spec.input_size:
+            images = resize_batch(images, spec.input_size)
+        X, t = describe.describe(images, patches=spec.patches, fraction=spec.patch_fraction,
+                                 batch_size=spec.batch_size, desc=f"{name} {split}")
+        ids = [f"{i}#{p}" for i in data.ids for p in range(spec.patches)]
+        splits[split] = (X, np.repeat(data.labels, spec.patches), ids)
+        timing["images"] += t["images"]
+        timing["seconds"] += t["seconds"]
+    ips = round(timing["images"] / max(timing["seconds"], 1e-9), 2)
+    out = save_features(paths.style_features_file(name), splits=splits, classes=classes, meta={
+        "feature_set": name, "patches": spec.patches, "dim": describe.dim,
+        "images_per_second": ips, "seconds": round(timing["seconds"], 1),
+        **spec.model_dump()})
+    return (f"{name}: {describe.dim} numbers x {spec.patches} patch(es) per painting, "
+            f"{ips} paintings/s; wrote {out}")
+
+
+if __name__ == "__main__":
+    run("style_features", main)
