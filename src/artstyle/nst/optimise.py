@@ -211,7 +211,7 @@ def activation_floats_per_pixel(extractor: FeatureExtractor) -> float:
     """Floats of all the extractor's 4-D layer outputs per input pixel (cached on it).
 
     Measured once by running every layer of ``extractor.model`` with a rank-4 output at
-    64 x 64 px (VGG19 up to ``block5_conv2``: about 340 floats per pixel). A
+    64 x 64 px (VGG19 up to ``block5_conv2``: 325 floats per pixel). A
     fixed-input extractor (``input_size`` set) needs the same memory at any size: 0.
     """
     cached = getattr(extractor, "_floats_per_pixel", None)
@@ -240,7 +240,7 @@ def estimate_memory_mb(extractor: FeatureExtractor, height: int, width: int,
 
     ``MEMORY_BYTES_PER_ACTIVATION * floats_per_pixel * (H * W + style_pixels) +
     MEMORY_OVERHEAD_MB``, with :func:`activation_floats_per_pixel` from the backbone's
-    feature-map sizes (VGG19 at 1024 x 768 px: about 3.3 GB).
+    feature-map sizes (VGG19 at 1024 x 707 px: about 3.0 GB).
     """
     floats = activation_floats_per_pixel(extractor) * (height * width + style_pixels)
     return MEMORY_BYTES_PER_ACTIVATION * floats / 2**20 + MEMORY_OVERHEAD_MB
