@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_side": args.max_side, "recipe_steps": args.recipe_steps, "target_loss": target,
         "recipe": {"seconds": recipe["seconds"], "final_loss": recipe["final_loss"],
                    "seconds_to_target": t_recipe},
-        "ours": {**ours.summary(), "seconds_to_target": t_ours, "scales": DEFAULTS.scales,
+        "ours": {**ours.summary(), "seconds_to_target": t_ours, "scales": scales,
                  "init": DEFAULTS.init, "fourier_exponent": DEFAULTS.fourier_exponent},
         **{key: {**runs[name].summary(), "seconds_to_target": t_runs[name], "speedup": speedups[name],
                  "history": runs[name].history}
