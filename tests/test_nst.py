@@ -714,8 +714,10 @@ def test_each_stage_keeps_the_content_aspect_ratio(tiny_extractor):
 
 
 def test_too_large_a_size_is_refused_naming_one_that_fits(vgg_random):
-    per_px = estimate_memory_mb(vgg_random, 100, 100) - estimate_memory_mb(vgg_random, 0, 0)
+    per_px = (estimate_memory_mb(vgg_random, 100, 100, "adam")
+              - estimate_memory_mb(vgg_random, 0, 0, "adam"))
     assert 200 < per_px / 1e4 * 2**20 / 12 < 500  # VGG19: a few hundred floats per pixel
+    assert estimate_memory_mb(vgg_random, 100, 100) > estimate_memory_mb(vgg_random, 100, 100, "adam")
     photo_shape = (768, 1024)
     limit = estimate_memory_mb(vgg_random, 384, 512) + 1.0  # 512 px fits, 1024 px does not
     with pytest.raises(OutputTooLarge, match=r"use --max-side (\d+)") as err:

@@ -203,8 +203,12 @@ def _split_budget(total: int, scales: Sequence[float]) -> list[int]:
 #: measured with VGG19 (fast gradient, L-BFGS): forward activations kept for the
 #: backward pass, their gradients and TensorFlow's temporaries (``docs/style-transfer.md``).
 MEMORY_BYTES_PER_ACTIVATION = 12.0
-#: Fixed allowance for the style images' features, the optimiser state and TensorFlow (MB).
+#: Fixed allowance for the style images' features and TensorFlow's workspace (MB).
 MEMORY_OVERHEAD_MB = 300.0
+#: L-BFGS state per working pixel (bytes): ``LBFGS_MEMORY`` correction pairs of float64
+#: vectors over about 3 variables per pixel (pixels or Fourier coefficients), plus
+#: scipy's working vectors. A 512 px run of 150 evaluations peaked 270 MB above one of 3.
+LBFGS_BYTES_PER_PIXEL = (2 * 20 + 10) * 3 * 8
 
 
 def activation_floats_per_pixel(extractor: FeatureExtractor) -> float:
@@ -235,15 +239,19 @@ def activation_floats_per_pixel(extractor: FeatureExtractor) -> float:
 
 
 def estimate_memory_mb(extractor: FeatureExtractor, height: int, width: int,
-                       style_pixels: int = 0) -> float:
+                       optimizer: str = "lbfgs") -> float:
     """Estimated memory (MB) of optimising an image of ``height`` x ``width`` px.
 
-    ``MEMORY_BYTES_PER_ACTIVATION * floats_per_pixel * (H * W + style_pixels) +
-    MEMORY_OVERHEAD_MB``, with :func:`activation_floats_per_pixel` from the backbone's
-    feature-map sizes (VGG19 at 1024 x 707 px: about 3.0 GB).
+    ``(MEMORY_BYTES_PER_ACTIVATION * floats_per_pixel + LBFGS_BYTES_PER_PIXEL) * H * W +
+    MEMORY_OVERHEAD_MB`` (no L-BFGS term for ``optimizer="adam"``), with
+    :func:`activation_floats_per_pixel` from the backbone's feature-map sizes (VGG19,
+    L-BFGS, 1024 x 707 px: about 3.8 GB), on top of the process as it is (TensorFlow and
+    the weights, about 1 GB).
     """
-    floats = activation_floats_per_pixel(extractor) * (height * width + style_pixels)
-    return MEMORY_BYTES_PER_ACTIVATION * floats / 2**20 + MEMORY_OVERHEAD_MB
+    per_pixel = MEMORY_BYTES_PER_ACTIVATION * activation_floats_per_pixel(extractor)
+    if optimizer == "lbfgs":
+        per_pixel += LBFGS_BYTES_PER_PIXEL
+    return per_pixel * height * width / 2**20 + MEMORY_OVERHEAD_MB
 
 
 def available_memory_mb() -> float:
@@ -268,7 +276,7 @@ def peak_memory_mb() -> float:
 
 
 def check_memory(extractor: FeatureExtractor, content_shape: tuple[int, int], max_side: int,
-                 limit_mb: float) -> float:
+                 limit_mb: float, optimizer: str = "lbfgs") -> float:
     """Refuse an output size whose optimisation would need more than ``limit_mb``.
 
     Parameters
@@ -276,6 +284,7 @@ def check_memory(extractor: FeatureExtractor, content_shape: tuple[int, int], ma
     content_shape : (H, W) of the photo; the working size is it reduced to ``max_side``.
     max_side : int, px
     limit_mb : float
+    optimizer : ``"lbfgs"`` or ``"adam"`` (L-BFGS keeps its correction pairs)
 
     Returns
     -------
@@ -292,7 +301,7 @@ def check_memory(extractor: FeatureExtractor, content_shape: tuple[int, int], ma
 
     def need(side: int) -> float:
         hh, ww = scaled_shape((h, w), min(1.0, side / longest))
-        return estimate_memory_mb(extractor, hh, ww, style_pixels=0)
+        return estimate_memory_mb(extractor, hh, ww, optimizer)
 
     estimate = need(max_side)
     if estimate <= limit_mb:
@@ -517,7 +526,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     budgets = _split_budget(settings.max_evaluations, scales)
     limit_mb = (settings.memory_limit_mb if settings.memory_limit_mb is not None
                 else available_memory_mb())
-    estimate_mb = check_memory(extractor, content.shape[:2], max_side, limit_mb)
+    estimate_mb = check_memory(extractor, content.shape[:2], max_side, limit_mb, optimizer)
 
     tracker = _Tracker(start, sum(budgets) + (len(scales) if optimizer == "adam" else 0), callback,
                        progress, preview, preview_every)
