@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", type=Path, default=DEFAULT_STYLE)
     parser.add_argument("--max-side", type=int, default=256)
     parser.add_argument("--recipe-steps", type=int, default=500)
+    parser.add_argument("--scales", type=float, nargs="+", default=None,
+                        help="ours: coarse-to-fine scales ending in 1.0, e.g. 0.25 0.5 1 for 512 px "
+                             "and more (default: the schema's, one scale); the budget is split "
+                             "in proportion to 1/scale")
     parser.add_argument("--ours-max-evaluations", "--ours-max-iterations", type=int, default=400,
                         help="cap on our loss evaluations (over all scales); ours stops as soon as "
                              "it reaches the target")
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = run_recipe(reference_extractor, content, style, args.max_side, args.recipe_steps)
     target = recipe["final_loss"]
 
-    scales = DEFAULTS.scales or [1.0]
+    scales = args.scales or DEFAULTS.scales or [1.0]
     # Our default optimiser, scales and start image; the budget (a total over the scales)
     # is raised so that it can reach the target, and it stops as soon as it does at the
     # final (full-resolution) scale.
@@ -190,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_ours(init: str, fourier_exponent: float = DEFAULTS.fourier_exponent, ex=extractor):
         logger.info("ours: %s, scales %s, init %s, Fourier exponent %g, %s gradient", DEFAULTS.optimizer,
-                    DEFAULTS.scales, init, fourier_exponent, "hand-written" if ex.fast_gradient else "automatic")
+                    scales, init, fourier_exponent, "hand-written" if ex.fast_gradient else "automatic")
         settings = TransferParams(max_side=args.max_side, max_evaluations=budget, init=init,
-                                  fourier_exponent=fourier_exponent)
+                                  fourier_exponent=fourier_exponent,
+                                  scales=scales if len(scales) > 1 else [])
         result = stylize(content, style, extractor=ex, settings=settings, weights=TUTORIAL_WEIGHTS,
                          callback=reached)
         result.extra["image_gradient"] = "hand-written" if ex.fast_gradient else "automatic"
@@ -272,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_side": args.max_side, "recipe_steps": args.recipe_steps, "target_loss": target,
         "recipe": {"seconds": recipe["seconds"], "final_loss": recipe["final_loss"],
                    "seconds_to_target": t_recipe},
-        "ours": {**ours.summary(), "seconds_to_target": t_ours, "scales": DEFAULTS.scales,
+        "ours": {**ours.summary(), "seconds_to_target": t_ours, "scales": scales,
                  "init": DEFAULTS.init, "fourier_exponent": DEFAULTS.fourier_exponent},
         **{key: {**runs[name].summary(), "seconds_to_target": t_runs[name], "speedup": speedups[name],
                  "history": runs[name].history}

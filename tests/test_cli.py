@@ -147,3 +147,56 @@ def test_classify_missing_model_or_path_is_one_line(workdir, capsys):
 def test_an_option_spelled_as_before_a_rename_names_the_new_one(argv, message, capsys):
     code, out, err = _run(argv, capsys)
     assert code == 2 and err.strip() == message and out == ""
+
+
+def test_stylize_blend_weights_must_match_the_styles_before_any_work(workdir, capsys):
+    # No VGG19 weights exist here: the weights are refused before they are looked for.
+    code, out, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "sklearn:china.jpg",
+                           "-o", "o.png", "--blend-weights", "0.7"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--blend-weights: 1 weights for 2 style images" in err
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "o.png",
+                         "--blend-weights", "0", "--memory-limit-mb", "5"], capsys)
+    assert code == 2 and "--blend-weights: weights must be finite, >= 0 and not all 0" in err
+    code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "o.png",
+                         "--memory-limit-mb", "0"], capsys)
+    assert code == 2 and "--memory-limit-mb: Input should be greater than 0" in err
+
+
+@pytest.fixture
+def own_cnn(workdir):
+    """A tiny saved three-convolution CNN under models/tiny2/ (an own backbone) and three images."""
+    from artstyle.config import ModelSpec
+    from artstyle.models.zoo import build_model
+
+    spec = ModelSpec(family="cnn", input_size=16, conv_filters=[4, 8, 8], dense_units=4)
+    folder = workdir / "models" / "tiny2"
+    folder.mkdir(parents=True)
+    build_model(spec, 3, seed=0, name="tiny2").save(folder / "model.keras")
+    rng = np.random.default_rng(1)
+    for name in ("photo.png", "a.png", "b.png"):
+        Image.fromarray(rng.integers(40, 200, (24, 32, 3), dtype=np.uint8)).save(workdir / name)
+    return workdir
+
+
+def test_stylize_blend_preserve_colors_and_seed_end_to_end(own_cnn, capsys):
+    argv = ["stylize", "photo.png", "a.png", "b.png", "--backbone", "own:tiny2",
+            "--blend-weights", "0.7", "0.3", "--preserve-colors", "--seed", "3",
+            "--max-side", "32", "--max-evaluations", "2", "--init", "noise"]
+    code, out, err = _run([*argv, "-o", "one.png"], capsys)
+    assert code == 0, err
+    assert "seed 3" in out and "peak memory" in out
+    code, _, err = _run([*argv, "-o", "two.png"], capsys)
+    assert code == 0, err
+    assert (own_cnn / "one.png").read_bytes() == (own_cnn / "two.png").read_bytes()
+    info = Image.open(own_cnn / "one.png").info
+    assert info["artstyle:seed"] == "3"
+    settings = json.loads(info["artstyle:settings"])
+    assert settings["preserve_colors"] is True and settings["blend_weights"] == [0.7, 0.3]
+
+
+def test_stylize_refuses_a_size_that_does_not_fit_in_one_line(own_cnn, capsys):
+    code, out, err = _run(["stylize", "photo.png", "a.png", "--backbone", "own:tiny2",
+                           "-o", "o.png", "--memory-limit-mb", "1"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "MB are available" in err and not (own_cnn / "o.png").exists()

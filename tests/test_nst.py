@@ -23,7 +23,9 @@ from artstyle.nst import (FeatureExtractor, StyleTransferDiverged, StyleTransfer
 from artstyle.nst import losses as nst_losses
 from artstyle.nst.fast_gradient import fast_gram_matrix
 from artstyle.nst.fourier import fourier_image, fourier_scale
-from artstyle.nst.inputs import match_colour, prepare_images
+from artstyle.nst.inputs import keep_colours, match_colour, prepare_images, rgb_to_yiq
+from artstyle.nst.optimise import (OutputTooLarge, _split_budget, check_memory,
+                                   estimate_memory_mb)
 
 
 def _tiny_cnn(fixed: tuple[int, int] | None = None, seed: int = 0) -> keras.Model:
@@ -456,8 +458,10 @@ def test_coarse_to_fine_scales(tiny_extractor):
     sizes = [(r["stage"], r["height"], r["width"]) for r in result.history]
     assert sizes[0] == (0, 20, 16) and sizes[-1] == (1, 40, 32)
     assert result.evaluations == 7 and result.image.shape == (40, 32, 3)
-    # max_evaluations is a total over the scales: equal shares, the remainder to the last
-    assert [r["scale"] for r in result.history] == [0.5] * 3 + [1.0] * 4
+    # max_evaluations is a total over the scales: shares proportional to 1/scale (most
+    # evaluations at the cheap coarse sizes), rounding leftovers to the coarsest
+    assert [r["scale"] for r in result.history] == [0.5] * 5 + [1.0] * 2
+    assert result.extra["budgets"] == [5, 2]
     # a callback stopping in the coarse stage still yields an output of the full size
     early = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
                     settings=TransferParams(max_evaluations=7, scales=[0.5, 1.0]),
@@ -602,3 +606,130 @@ def test_panel_and_loss_plot_are_written(tmp_path):
     for path in (curve, multi):
         assert Image.open(path).format == "PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["losses.png", "multi.png", "out"]
+
+
+# ----------------------------------------------------------------------- issue 17 options
+
+
+def test_same_inputs_settings_and_seed_give_the_same_bytes(tiny_extractor, tmp_path):
+    from artstyle.images import save_image
+
+    content, style = _smooth_image(24, 32, seed=20), _stripes(28, 28)
+    settings = TransferParams(max_evaluations=6, init="noise", scales=[0.5, 1.0])
+    runs = [stylize(content, style, extractor=tiny_extractor, settings=settings, seed=11)
+            for _ in range(2)]
+    paths = [save_image(r.image, tmp_path / f"run{i}.png") for i, r in enumerate(runs)]
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert runs[0].summary()["seed"] == 11 and runs[0].extra["seed"] == 11
+    other = stylize(content, style, extractor=tiny_extractor, settings=settings, seed=12)
+    assert not np.array_equal(other.image, runs[0].image)  # the seed matters (noise start)
+
+
+def test_preserve_colors_keeps_the_photo_chroma(tiny_extractor):
+    # Mid-range photo and a strongly coloured painting: without the option the result
+    # takes the painting's colours; with it, the photo's I, Q chroma (YIQ).
+    content = np.clip(_smooth_image(24, 32, seed=21) * 0.4 + 70, 0, 255).astype(np.uint8)
+    style = np.clip(_stripes(24, 32) * 0.5 + (120, 20, 0), 0, 255).astype(np.uint8)
+    plain = stylize(content, style, extractor=tiny_extractor,
+                    settings=TransferParams(max_evaluations=4))
+    kept = stylize(content, style, extractor=tiny_extractor,
+                   settings=TransferParams(max_evaluations=4, preserve_colors=True))
+    assert kept.extra["preserve_colors"] and not plain.extra["preserve_colors"]
+
+    def chroma_gap(img):
+        return np.abs(rgb_to_yiq(img)[..., 1:] - rgb_to_yiq(content)[..., 1:]).mean()
+
+    assert chroma_gap(kept.image) < 1.0  # grey levels (YIQ units of 0-255 RGB)
+    assert chroma_gap(plain.image) > 5.0
+    # the luminance is the stylised result's, not the photo's
+    np.testing.assert_allclose(rgb_to_yiq(kept.image)[..., 0], rgb_to_yiq(plain.image)[..., 0],
+                               atol=1.5)
+
+
+def test_keep_colours_is_exact_up_to_rounding_and_resizes_the_photo():
+    photo = np.clip(_smooth_image(20, 30, seed=22) * 0.5 + 60, 0, 255).astype(np.uint8)
+    result = np.clip(_smooth_image(20, 30, seed=23) * 0.5 + 60, 0, 255).astype(np.uint8)
+    out = keep_colours(result, photo)
+    assert out.dtype == np.uint8 and out.shape == result.shape
+    np.testing.assert_allclose(rgb_to_yiq(out)[..., 1:], rgb_to_yiq(photo)[..., 1:], atol=1.0)
+    np.testing.assert_allclose(rgb_to_yiq(out)[..., 0], rgb_to_yiq(result)[..., 0], atol=1.0)
+    assert keep_colours(result, np.repeat(np.repeat(photo, 2, 0), 2, 1)).shape == result.shape
+
+
+def test_blend_weights_one_and_zero_equal_the_single_style(tiny_extractor):
+    content, a, b = _smooth_image(24, 32, seed=24), _stripes(28, 28), _smooth_image(30, 26, seed=25)
+    settings = TransferParams(max_evaluations=5)
+    single = stylize(content, a, extractor=tiny_extractor, settings=settings)
+    blended = stylize(content, [a, b], extractor=tiny_extractor, settings=settings,
+                      blend_weights=[1.0, 0.0])
+    assert np.array_equal(single.image, blended.image)
+    assert single.final_loss == blended.final_loss
+    mixed = stylize(content, [a, b], extractor=tiny_extractor, settings=settings,
+                    blend_weights=[3, 1])
+    assert mixed.extra["blend_weights"] == [0.75, 0.25]
+    assert not np.array_equal(mixed.image, single.image)
+    with pytest.raises(ValueError, match="blend weights"):
+        stylize(content, [a, b], extractor=tiny_extractor, settings=settings, blend_weights=[1.0])
+    with pytest.raises(ValueError, match="not all 0"):
+        stylize(content, [a, b], extractor=tiny_extractor, settings=settings, blend_weights=[0, 0])
+
+
+def test_blended_style_loss_is_the_weighted_sum_of_each_paintings_loss(tiny_extractor):
+    import tensorflow as tf
+
+    content, a, b = _smooth_image(16, 16, seed=26), _stripes(16, 16), _smooth_image(16, 16, seed=27)
+    x = tf.constant(_smooth_image(16, 16, seed=28)[None] / 255.0, tf.float32)
+    la = float(StyleTransferLoss(tiny_extractor, content, a)(x)["style"])
+    lb = float(StyleTransferLoss(tiny_extractor, content, b)(x)["style"])
+    lab = float(StyleTransferLoss(tiny_extractor, content, [a, b], blend_weights=[0.7, 0.3])(x)["style"])
+    assert lab == pytest.approx(0.7 * la + 0.3 * lb, rel=1e-5)
+
+
+def test_blend_colour_start_matches_the_mixture_of_colours():
+    image = _smooth_image(20, 20, seed=29)
+    a = np.full((10, 10, 3), (200, 50, 50), np.uint8)
+    b = np.full((10, 10, 3), (50, 50, 200), np.uint8)
+    out = match_colour(image, [a, b], weights=[1, 1])
+    np.testing.assert_allclose(out.reshape(-1, 3).mean(0) * 255, (125, 50, 125), atol=1.0)
+    np.testing.assert_array_equal(match_colour(image, [a], weights=[1]), match_colour(image, a))
+
+
+def test_budget_goes_mostly_to_the_coarse_scales():
+    assert _split_budget(150, [0.25, 0.5, 1.0]) == [87, 42, 21]
+    assert _split_budget(3, [0.25, 0.5, 1.0]) == [1, 1, 1]
+    assert _split_budget(40, [1.0]) == [40]
+    assert sum(_split_budget(7, [0.1, 1.0])) == 7 and min(_split_budget(7, [0.1, 1.0])) >= 1
+
+
+def test_each_stage_keeps_the_content_aspect_ratio(tiny_extractor):
+    content = _smooth_image(60, 100, seed=30)  # 3:5
+    result = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
+                     settings=TransferParams(max_evaluations=6, scales=[0.25, 0.5, 1.0]))
+    stages = {r["stage"]: (r["height"], r["width"]) for r in result.history}
+    assert sorted(stages) == [0, 1, 2]
+    assert stages[0] == (15, 25) and stages[1] == (30, 50) and stages[2] == (60, 100)
+    for h, w in stages.values():
+        assert abs(w / h - 100 / 60) <= 1 / h  # within a pixel's rounding
+    assert result.image.shape == (60, 100, 3)
+
+
+def test_too_large_a_size_is_refused_naming_one_that_fits(vgg_random):
+    per_px = (estimate_memory_mb(vgg_random, 100, 100, "adam")
+              - estimate_memory_mb(vgg_random, 0, 0, "adam"))
+    assert 200 < per_px / 1e4 * 2**20 / 12 < 500  # VGG19: a few hundred floats per pixel
+    assert estimate_memory_mb(vgg_random, 100, 100) > estimate_memory_mb(vgg_random, 100, 100, "adam")
+    photo_shape = (768, 1024)
+    limit = estimate_memory_mb(vgg_random, 384, 512) + 1.0  # 512 px fits, 1024 px does not
+    with pytest.raises(OutputTooLarge, match=r"use --max-side (\d+)") as err:
+        check_memory(vgg_random, photo_shape, 1024, limit)
+    message = str(err.value)
+    assert "\n" not in message and "1024" in message
+    fits = int(message.split("--max-side ")[1].split()[0])
+    assert 512 <= fits < 520
+    assert check_memory(vgg_random, photo_shape, fits, limit) <= limit
+    # stylize refuses before any evaluation
+    with pytest.raises(OutputTooLarge, match="max_side"):
+        stylize(np.zeros((768, 1024, 3), np.uint8) + 100, _stripes(32, 32), extractor=vgg_random,
+                settings=TransferParams(max_side=1024, memory_limit_mb=int(limit)))
+    result_summary_keys = {"peak_memory_mb", "estimated_memory_mb", "seed"}
+    assert result_summary_keys <= set(TransferParams.model_fields) | result_summary_keys

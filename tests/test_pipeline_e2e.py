@@ -86,12 +86,19 @@ def test_stylize_stage_outputs_and_judging(tiny_pipeline):
     repo = tiny_pipeline.repo  # only files are read here
     assert "stylize" in ran_stages(tiny_pipeline.repro_outputs[-1])
     metrics = read_json(repo / "reports" / "stylize" / "metrics.json")
-    assert set(metrics) == {"judge", "vgg19", "own:best_cnn"}
+    assert set(metrics) == {"judge", "vgg19", "own:best_cnn", "variants"}
     for backbone in ("vgg19", "own:best_cnn"):
         m = metrics[backbone]
         assert m["outputs"] == 5                       # one content x 5 per-class styles
         assert 0.0 <= m["style_hit_rate"] <= 1.0 and -1.0 <= m["ssim"] <= 1.0
+    # the extras of the first backbone: the photo's colours kept, two movements blended
+    assert {k: v["outputs"] for k, v in metrics["variants"].items()} == {
+        "preserve_colors": 1, "blend": 1}
     results = pd.read_csv(repo / "reports" / "stylize" / "results.csv")
+    blend = results[results["variant"] == "blend"].iloc[0]
+    assert blend["backbone"] == "vgg19" and "+" in blend["style_movement"]
+    assert len(str(blend["style_probability"]).split(" / ")) == 2
+    assert (results["seed"] == 42).all()
     # the loss terms reported are those of the saved image (they add up to its total loss)
     np.testing.assert_allclose(results[["content_loss", "style_loss", "tv_loss"]].sum(axis=1),
                                results["total_loss"], rtol=1e-4)

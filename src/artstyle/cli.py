@@ -6,6 +6,9 @@ Examples
 
     artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
+    artstyle stylize photo.jpg style.png -o out.png --preserve-colors --seed 7
+    artstyle stylize photo.jpg a.jpg b.jpg --blend-weights 0.7 0.3 -o out.png
+    artstyle stylize photo.jpg style.png -o big.png --max-side 1024 --scales 0.25 0.5 1
     artstyle classify painting.jpg other.png paintings/ --model vgg19_transfer --top 5
     artstyle classify paintings/ --csv > movements.csv
     artstyle explain painting.jpg --model best_cnn -o out/painting_explained.png
@@ -42,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stylize", help="re-paint CONTENT in the style of STYLE (Gatys et al.)")
     s.add_argument("content", help="content image (photo); 'sklearn:china.jpg' for the bundled one")
-    s.add_argument("style", help="style image (painting)")
+    s.add_argument("style", nargs="+",
+                   help="style image(s) (paintings); several are blended (--blend-weights)")
     s.add_argument("-o", "--output", required=True, help="output image (PNG/JPEG)")
     s.add_argument("--backbone", default="vgg19", help="'vgg19' or 'own:<model>' (default vgg19)")
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
@@ -58,7 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fourier-exponent", type=float, default=None,
                    help="L-BFGS: gain exponent p of the Fourier-space parametrisation "
                         "(default from params, 0.25; 0 = optimise the pixels)")
-    s.add_argument("--style-weight", type=float, default=None)
+    s.add_argument("--blend-weights", type=float, nargs="+", default=None, metavar="W",
+                   help="one weight per style image (normalised to sum 1; default equal): "
+                        "how much each painting counts in the style loss. Not --style-weight, "
+                        "which weighs the whole style term against the content term")
+    s.add_argument("--preserve-colors", action="store_true", default=None,
+                   help="keep the photo's colours: the result's luminance with the photo's "
+                        "chroma (YIQ)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="seed of the noise start (default: base.seed of the params file, or 42)")
+    s.add_argument("--memory-limit-mb", type=int, default=None,
+                   help="refuse sizes estimated to need more (default: the memory available)")
+    s.add_argument("--style-weight", type=float, default=None,
+                   help="weight of the style term against the content term")
     s.add_argument("--content-weight", type=float, default=None)
     s.add_argument("--tv-weight", type=float, default=None)
     s.add_argument("--panel", help="also write a content | style | result panel PNG here")
@@ -270,16 +286,20 @@ def _stylize(args: argparse.Namespace) -> int:
             check_writable_image_path(path)
     out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
                         params_file=args.params, weights=args.weights, panel=args.panel,
+                        blend_weights=args.blend_weights, seed=args.seed,
                         overrides={"max_side": args.max_side,
                                    "max_evaluations": args.max_evaluations,
                                    "scales": args.scales, "learning_rate": args.learning_rate,
                                    "optimizer": args.optimizer, "init": args.init,
                                    "fourier_exponent": args.fourier_exponent,
+                                   "preserve_colors": args.preserve_colors,
+                                   "memory_limit_mb": args.memory_limit_mb,
                                    "style_weight": args.style_weight,
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})
     print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['evaluations']} "
-          f"evaluations, {out['seconds']:.1f} s)" + (f" and the panel {args.panel}" if args.panel else ""))
+          f"evaluations, {out['seconds']:.1f} s, seed {out['seed']}, peak memory "
+          f"{out['peak_memory_mb']:.0f} MB)" + (f" and the panel {args.panel}" if args.panel else ""))
     return 0
 
 

@@ -293,6 +293,18 @@ OWN_CNN_BACKBONE = BackboneParams(content_layers=["block1_conv1"],
                                   content_weight=1e4, style_weight=1e8, tv_weight=1.0)
 
 
+def blend_weights_ok(weights: list[float]) -> list[float]:
+    """Style blend weights: each finite and >= 0, at least one > 0 (``[]`` = none given)."""
+    if weights and not sum(weights) > 0:
+        raise ValueError("blend weights must not all be 0")
+    return weights
+
+
+#: Blend weights of several style images (normalised to sum 1 where used).
+BlendWeights = Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]],
+                         AfterValidator(blend_weights_ok)]
+
+
 def _scales_ok(scales: list[float]) -> list[float]:
     if scales and (scales != sorted(scales) or scales[-1] != 1.0):
         raise ValueError("scales must increase and end in 1.0, e.g. [0.5, 1.0]")
@@ -315,6 +327,13 @@ class TransferParams(_Strict):
     init: Literal[INITS] = "colour_matched"
     # L-BFGS: optimise Fourier coefficients with gains (f/f_max)^-p; 0 = the pixels.
     fourier_exponent: Annotated[float, Field(ge=0, le=2)] = 0.25
+    # Keep the photo's colours (Gatys et al. 2017): the result's luminance Y with the
+    # photo's chroma I, Q (YIQ), applied to the final image.
+    preserve_colors: bool = False
+    # Memory the optimisation may use (MB); a size estimated to need more is refused
+    # before any work, naming the largest side that fits. None = the memory available
+    # (/proc/meminfo MemAvailable) when the run starts.
+    memory_limit_mb: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _one_evaluation_per_scale(self) -> "TransferParams":
@@ -334,6 +353,20 @@ class StylizeParams(TransferParams):
     judge: str = "vgg19_transfer"
     vgg19: BackboneParams = BackboneParams()
     own: BackboneParams = OWN_CNN_BACKBONE
+    # Extra outputs of the first backbone, per content, judged beside the plain ones:
+    # the first style with preserve_colors, and a blend of the first len(blend) styles
+    # with these weights ([] = no blend output).
+    colour_kept_output: bool = True
+    blend: BlendWeights = [0.5, 0.5]
+
+    @model_validator(mode="after")
+    def _blend_of_several(self) -> "StylizeParams":
+        if len(self.blend) == 1:
+            raise ValueError("blend needs at least two weights (or [] for no blend output)")
+        if isinstance(self.styles, list) and len(self.blend) > len(self.styles):
+            raise ValueError(f"blend has {len(self.blend)} weights but styles lists only "
+                             f"{len(self.styles)} images")
+        return self
 
 
 class PatternsParams(_Strict):

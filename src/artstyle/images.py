@@ -1063,7 +1063,8 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8).copy()
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike) -> Path:
+def save_image(image: np.ndarray, path: str | os.PathLike, *,
+               metadata: dict[str, str] | None = None) -> Path:
     """Write an RGB uint8 image atomically (format from the suffix, e.g. ``.png``).
 
     Parameters
@@ -1072,6 +1073,9 @@ def save_image(image: np.ndarray, path: str | os.PathLike) -> Path:
         See :func:`as_rgb_uint8`.
     path : path-like
         Destination; its suffix picks the format (Pillow).
+    metadata : dict of str or None
+        PNG text chunks (``tEXt``), e.g. the seed of a style transfer; ignored for
+        other formats.
 
     Returns
     -------
@@ -1079,8 +1083,16 @@ def save_image(image: np.ndarray, path: str | os.PathLike) -> Path:
         ``path``.
     """
     image = as_rgb_uint8(image)
+    options = {}
+    if metadata and Path(path).suffix.lower() == ".png":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in metadata.items():
+            info.add_text(str(key), str(value))
+        options["pnginfo"] = info
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp)
+        Image.fromarray(image).save(tmp, **options)
     return Path(path)
 
 

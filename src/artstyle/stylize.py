@@ -120,33 +120,77 @@ def with_overrides(settings: StylizeParams, backbone: str,
     return transfer, layers
 
 
-def stylize_files(content: str, style: str, output: str, *, backbone: str = "vgg19",
+def check_blend_weights(blend_weights: list[float] | None, n_styles: int) -> None:
+    """One finite weight >= 0 per style image, not all 0 (None: equal weights).
+
+    Raises
+    ------
+    ParamsError
+        One line naming ``--blend-weights``.
+    """
+    if blend_weights is None:
+        return
+    if len(blend_weights) != n_styles:
+        raise ParamsError(f"--blend-weights: {len(blend_weights)} weights for {n_styles} style "
+                          "images; give one per style image")
+    if not all(np.isfinite(w) and w >= 0 for w in blend_weights) or not sum(blend_weights) > 0:
+        raise ParamsError("--blend-weights: weights must be finite, >= 0 and not all 0")
+
+
+def output_metadata(result, *, content: str, styles: list[str], backbone: str) -> dict[str, str]:
+    """PNG text chunks recording how an output was made (seed, settings, inputs)."""
+    import json
+
+    summary = result.summary()
+    return {"Software": "artstyle", "artstyle:seed": str(summary.get("seed")),
+            "artstyle:content": content, "artstyle:styles": json.dumps(styles),
+            "artstyle:backbone": backbone,
+            "artstyle:settings": json.dumps({k: summary[k] for k in (
+                "optimizer", "evaluations", "preserve_colors", "blend_weights", "seed")
+                if k in summary})}
+
+
+def stylize_files(content: str, style: str | list[str], output: str, *, backbone: str = "vgg19",
                   params_file: str | Path = "params.yaml", weights: str | None = None,
-                  panel: str | None = None, overrides: dict | None = None) -> dict:
-    """The ``artstyle stylize`` command: one content/style pair to one output file.
+                  panel: str | None = None, overrides: dict | None = None,
+                  blend_weights: list[float] | None = None, seed: int | None = None) -> dict:
+    """The ``artstyle stylize`` command: one photo and one or several paintings to one file.
 
     Settings come from the ``stylize`` group of ``params_file`` when it exists (else
     the schema's defaults) and ``overrides`` (``None`` values ignored), validated as
-    params are.
+    params are, before any image or model is loaded. Several paintings are blended with
+    ``blend_weights`` (one per painting, normalised to sum 1; None = equal). ``seed``
+    (None = ``base.seed`` of the params file, or the schema's 42) is written with the
+    settings into the output's PNG text chunks (``artstyle:seed``).
 
     Returns
     -------
     dict
-        :meth:`artstyle.nst.StylizeResult.summary` of the run.
+        :meth:`artstyle.nst.StylizeResult.summary` of the run (``seed``,
+        ``peak_memory_mb`` included).
     """
-    from artstyle.config import load_params
+    from artstyle.config import BaseParams, load_params
     from artstyle.nst import save_panel, stylize
 
-    settings = load_params(params_file).stylize if Path(params_file).exists() else StylizeParams()
+    params = load_params(params_file) if Path(params_file).exists() else None
+    settings = params.stylize if params is not None else StylizeParams()
+    seed = seed if seed is not None else (params.base.seed if params is not None
+                                          else BaseParams().seed)
+    styles = [style] if isinstance(style, str) else list(style)
     transfer, layers = with_overrides(settings, backbone, overrides)
+    check_blend_weights(blend_weights, len(styles))
     content_img = load_role_image("content", content)
-    style_img = load_role_image("style", style)
+    style_imgs = [load_role_image("style", s) for s in styles]
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
-    result = stylize(content_img, style_img, extractor=extractor, settings=transfer,
-                     weights=layers, progress=True, on_divergence="raise")
-    save_image(result.image, output)
+    result = stylize(content_img, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
+                     extractor=extractor, settings=transfer, weights=layers, seed=seed,
+                     blend_weights=blend_weights, progress=True, on_divergence="raise")
+    save_image(result.image, output,
+               metadata=output_metadata(result, content=content, styles=styles, backbone=backbone))
     if panel:
-        save_panel(content_img, style_img, result.image, panel)
+        save_panel(content_img, style_imgs[0], result.image, panel,
+                   titles=("content", "style" if len(styles) == 1 else
+                           f"style 1 of {len(styles)} (blended)", "result"))
     return result.summary()
 
 
@@ -188,16 +232,52 @@ def per_class_styles(judge, judge_input_size: int) -> list[StyleChoice]:
     return choices
 
 
-def judge_images(judge, judge_input_size: int, images: list[np.ndarray], image_size: int,
-                 classes: list[str]) -> list[str]:
-    """The judge's predicted movement of each image, prepared as training images were."""
+def judge_proba(judge, judge_input_size: int, images: list[np.ndarray],
+                image_size: int) -> np.ndarray:
+    """The judge's movement probabilities (N, n_classes) float of each image, prepared as
+    training images were (squares of ``image_size`` px)."""
     from PIL import Image
 
     from artstyle.predict import predict_proba
 
     batch = np.stack([np.asarray(resize_to_square(Image.fromarray(im), image_size))
                       for im in images])
-    return [classes[i] for i in predict_proba(judge, batch, judge_input_size).argmax(axis=1)]
+    return predict_proba(judge, batch, judge_input_size)
+
+
+def judge_images(judge, judge_input_size: int, images: list[np.ndarray], image_size: int,
+                 classes: list[str]) -> list[str]:
+    """The judge's predicted movement of each image, prepared as training images were."""
+    proba = judge_proba(judge, judge_input_size, images, image_size)
+    return [classes[i] for i in proba.argmax(axis=1)]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One output of the ``stylize`` stage for a content: its styles and options."""
+
+    name: str                   # plain | preserve_colors | blend
+    styles: tuple               # StyleChoice, one or several (blend)
+    weights: tuple = ()         # blend weights (blend only)
+
+    @property
+    def key(self) -> str:
+        keys = "+".join(st.key for st in self.styles)
+        return keys if self.name == "plain" else f"{keys}__{self.name.replace('_', '-')}"
+
+
+def stage_variants(styles: list[StyleChoice], s: StylizeParams, first_backbone: bool) -> list[Variant]:
+    """The outputs per content: every style alone, and for the first backbone the extras of
+    ``colour_kept_output`` (the first style, photo's colours) and ``blend`` (the first
+    ``len(blend)`` styles blended)."""
+    out = [Variant("plain", (st,)) for st in styles]
+    if first_backbone and styles and s.colour_kept_output and not s.preserve_colors:
+        out.append(Variant("preserve_colors", (styles[0],)))
+    if first_backbone and s.blend and len(styles) >= len(s.blend):
+        out.append(Variant("blend", tuple(styles[:len(s.blend)]), tuple(s.blend)))
+    elif first_backbone and s.blend:
+        logger.warning("blend needs %d styles; only %d: no blend output", len(s.blend), len(styles))
+    return out
 
 
 def run_stylize_stage(params) -> pd.DataFrame:
@@ -210,8 +290,14 @@ def run_stylize_stage(params) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per output: backbone, content, style, style movement, predicted
-        movement, style hit, SSIM, losses, evaluations, seconds, size.
+        One row per output: backbone, variant, content, style, style movement, predicted
+        movement, style hit, the judge's probability of each style movement, SSIM,
+        losses, evaluations, seconds, size, seed. The extras (:func:`stage_variants`):
+        ``preserve_colors`` is a hit when the judge names the painting's movement;
+        ``blend`` when it names either painting's, and its ``style_probability`` lists
+        the judge's probability of each blended movement (compare them with the plain
+        outputs of each painting alone). ``metrics.json`` averages the plain outputs per
+        backbone as before, and reports the extras under ``variants``.
     """
     from artstyle.data.dataset import dataset_notice, load_manifest
     from artstyle.io import atomic_dir, write_json
@@ -233,7 +319,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
     contents = {_slug(Path(c.removeprefix(SKLEARN_PREFIX)).stem): c for c in s.contents}
     rows = []
     with atomic_dir(paths.STYLIZED) as out_dir:
-        for backbone in s.backbones:
+        for b_index, backbone in enumerate(s.backbones):
             layers = backbone_params(backbone, s)
             if backbone == "own":
                 backbone = f"own:{s.own_model}"
@@ -242,46 +328,72 @@ def run_stylize_stage(params) -> pd.DataFrame:
             folder.mkdir()
             for c_key, c_src in contents.items():
                 content = load_image_source(c_src)
-                for style in styles:
-                    style_img = load_image_source(style.source)
-                    logger.info("stylize %s x %s with %s", c_key, style.key, backbone)
-                    r = stylize(content, style_img, extractor=extractor, settings=s,
-                                weights=layers, seed=params.base.seed, on_divergence="raise")
-                    stem = folder / f"{c_key}__{style.key}"
-                    save_image(r.image, stem.with_suffix(".png"))
-                    save_panel(content, style_img, r.image, f"{stem}_panel.png")
+                for variant in stage_variants(styles, s, first_backbone=b_index == 0):
+                    style_imgs = [load_image_source(st.source) for st in variant.styles]
+                    settings = (s.model_copy(update={"preserve_colors": True})
+                                if variant.name == "preserve_colors" else s)
+                    logger.info("stylize %s x %s with %s", c_key, variant.key, backbone)
+                    r = stylize(content, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
+                                extractor=extractor, settings=settings, weights=layers,
+                                seed=params.base.seed, on_divergence="raise",
+                                blend_weights=list(variant.weights) or None)
+                    stem = folder / f"{c_key}__{variant.key}"
+                    save_image(r.image, stem.with_suffix(".png"), metadata=output_metadata(
+                        r, content=c_src, styles=[st.source for st in variant.styles],
+                        backbone=backbone))
+                    save_panel(content, style_imgs[0], r.image, f"{stem}_panel.png",
+                               titles=("content", "style" if len(style_imgs) == 1
+                                       else f"style 1 of {len(style_imgs)} (blended)",
+                                       variant.name if variant.name != "plain" else "result"))
                     plot_losses(r.history, f"{stem}_loss.png")
-                    (predicted,) = judge_images(judge, judge_spec.input_size, [r.image],
-                                                params.base.image_size, classes)
+                    (proba,) = judge_proba(judge, judge_spec.input_size, [r.image],
+                                           params.base.image_size)
+                    predicted = classes[int(np.argmax(proba))]
+                    movements = [st.movement for st in variant.styles]
                     best = r.best_record  # the loss terms of the image that was saved
                     rows.append({
-                        "backbone": backbone, "content": c_key, "style": style.key,
-                        "style_movement": style.movement, "predicted_movement": predicted,
-                        "style_hit": int(predicted == style.movement),
+                        "backbone": backbone, "variant": variant.name, "content": c_key,
+                        "style": variant.key, "style_movement": "+".join(movements),
+                        "predicted_movement": predicted,
+                        "style_hit": int(predicted in movements),
+                        "style_probability": " / ".join(
+                            f"{float(proba[classes.index(m)]):.3f}" if m in classes else "nan"
+                            for m in movements),
                         "ssim": ssim_to_content(r.image, content),
                         "content_loss": best.get("content"), "style_loss": best.get("style"),
                         "tv_loss": best.get("tv"), "total_loss": best.get("total"),
                         "evaluations": r.evaluations, "seconds": round(r.seconds, 2),
                         "seconds_per_evaluation": round(r.seconds / max(r.evaluations, 1), 4),
                         "width": int(r.image.shape[1]), "height": int(r.image.shape[0]),
+                        "seed": int(r.extra["seed"]),
                         "image": str(stem.with_suffix(".png").relative_to(out_dir)),
                     })
     table = pd.DataFrame(rows)
+    plain = table[table["variant"] == "plain"]
     per_backbone = {
         bb: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
              "outputs": int(len(df)), "seconds": float(df["seconds"].mean()),
              "seconds_per_evaluation": float(df["seconds_per_evaluation"].mean()),
              "content_loss": float(df["content_loss"].mean()),
              "style_loss": float(df["style_loss"].mean()), "tv_loss": float(df["tv_loss"].mean())}
-        for bb, df in table.groupby("backbone", sort=False)}
+        for bb, df in plain.groupby("backbone", sort=False)}
+    variants = {
+        name: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
+               "outputs": int(len(df))}
+        for name, df in table[table["variant"] != "plain"].groupby("variant", sort=False)}
     notice = dataset_notice(paths.PREPARED)
     with atomic_dir(paths.STYLIZE_REPORT) as rep:
-        write_json(rep / "metrics.json", {"judge": s.judge, **per_backbone})
+        write_json(rep / "metrics.json", {"judge": s.judge, **per_backbone,
+                                          **({"variants": variants} if variants else {})})
         table.to_csv(rep / "results.csv", index=False)
         summary = pd.DataFrame(per_backbone).T.reset_index(names="backbone")
         lines = ["# Style transfer", ""] + ([f"> **{notice}**", ""] if notice else []) + [
             f"Judge: `{s.judge}`. Style hit: the judge's predicted movement of the output "
-            "equals the style painting's movement. SSIM: output vs content image.", "",
+            "equals the style painting's movement. SSIM: output vs content image. The "
+            "table averages the plain outputs (one painting each); the extra outputs "
+            "(variant `preserve_colors`: the photo's colours kept; `blend`: paintings "
+            "blended, a hit when the judge names either movement; `style_probability`: the "
+            "judge's probability of each painting's movement) are listed below.", "",
             summary.to_markdown(index=False, floatfmt=".3f"), "",
             table.drop(columns=["image"]).to_markdown(index=False, floatfmt=".3f"), ""]
         (rep / "summary.md").write_text("\n".join(lines), encoding="utf-8")

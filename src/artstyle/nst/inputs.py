@@ -106,7 +106,8 @@ def prepare_images(content: np.ndarray, style: np.ndarray, *, max_side: int | No
     return content_w, style_w
 
 
-def match_colour(image: np.ndarray, reference: np.ndarray, *, eps: float = 1e-5) -> np.ndarray:
+def match_colour(image: np.ndarray, reference: np.ndarray | Sequence[np.ndarray], *,
+                 weights: Sequence[float] | None = None, eps: float = 1e-5) -> np.ndarray:
     """Linear colour transfer: ``image`` re-coloured to the RGB mean and covariance of ``reference``.
 
     Every pixel ``x`` (RGB in [0, 1]) becomes ``A (x - mu_i) + mu_r`` with
@@ -123,9 +124,16 @@ def match_colour(image: np.ndarray, reference: np.ndarray, *, eps: float = 1e-5)
     starts with the painting's palette already in place (fewer evaluations to a given
     loss, ``docs/benchmarks.md``).
 
+    Several references (a blend of paintings) stand for the mixture of their colour
+    distributions with ``weights``: mean ``sum_k w_k mu_k`` and covariance
+    ``sum_k w_k (S_k + mu_k mu_k^T) - mu mu^T`` (weights normalised to sum 1).
+
     Parameters
     ----------
     image, reference : numpy.ndarray, (H, W, 3) and (h, w, 3) uint8 RGB (any sizes)
+        ``reference`` may also be a list of such images (with ``weights``).
+    weights : sequence of float or None
+        One weight >= 0 per reference image (several references only; None = equal).
     eps : float
         Floor of both covariances' eigenvalues (colour units of [0, 1]); keeps flat or
         greyscale images finite (a constant image becomes the reference's mean colour).
@@ -135,15 +143,71 @@ def match_colour(image: np.ndarray, reference: np.ndarray, *, eps: float = 1e-5)
     numpy.ndarray (H, W, 3) float32 in [0, 1].
     """
     src = as_rgb_uint8(image, what="image").reshape(-1, 3).astype(np.float64) / 255.0
-    ref = as_rgb_uint8(reference, what="reference image").reshape(-1, 3).astype(np.float64) / 255.0
+    refs = [reference] if isinstance(reference, np.ndarray) else list(reference)
+    refs = [as_rgb_uint8(r, what="reference image").reshape(-1, 3).astype(np.float64) / 255.0
+            for r in refs]
 
     def sqrtm(cov: np.ndarray, power: float) -> np.ndarray:
         vals, vecs = np.linalg.eigh(cov)
         return (vecs * np.maximum(vals, eps) ** power) @ vecs.T
 
-    mu_src, mu_ref = src.mean(axis=0), ref.mean(axis=0)
+    mu_src = src.mean(axis=0)
     cov_src = np.cov(src, rowvar=False, bias=True)
-    cov_ref = np.cov(ref, rowvar=False, bias=True)
+    if len(refs) == 1:
+        mu_ref, cov_ref = refs[0].mean(axis=0), np.cov(refs[0], rowvar=False, bias=True)
+    else:
+        w = np.ones(len(refs)) if weights is None else np.asarray(weights, np.float64)
+        if w.shape != (len(refs),) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError(f"need one weight >= 0 per reference image ({len(refs)}), not all 0")
+        w = w / w.sum()
+        mus = [r.mean(axis=0) for r in refs]
+        mu_ref = sum(wk * mk for wk, mk in zip(w, mus, strict=True))
+        second = sum(wk * (np.cov(r, rowvar=False, bias=True) + np.outer(mk, mk))
+                     for wk, r, mk in zip(w, refs, mus, strict=True))
+        cov_ref = second - np.outer(mu_ref, mu_ref)
     a = sqrtm(cov_ref, 0.5) @ sqrtm(cov_src, -0.5)
     out = (src - mu_src) @ a.T + mu_ref
     return np.clip(out, 0.0, 1.0).reshape(np.shape(image)[:2] + (3,)).astype(np.float32)
+
+
+#: RGB -> YIQ (NTSC, FCC 1953 coefficients): Y luminance, I and Q chroma. Rows: Y, I, Q.
+RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
+                       [0.595716, -0.274453, -0.321263],
+                       [0.211456, -0.522591, 0.311135]])
+#: YIQ -> RGB (the exact inverse of :data:`RGB_TO_YIQ`).
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
+
+
+def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB uint8 (or float in grey levels) -> (H, W, 3) float64 YIQ, grey levels."""
+    return np.asarray(image, np.float64) @ RGB_TO_YIQ.T
+
+
+def keep_colours(result: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """The result's luminance with the photo's chroma: "preserve colours" after a transfer.
+
+    Luminance-only transfer of Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling
+    Perceptual Factors in Neural Style Transfer" (CVPR 2017, sec. 5.2), applied after the
+    optimisation: both images go to YIQ, the output takes Y from ``result`` and I, Q from
+    ``content``, and returns to RGB (clipped to [0, 255] and rounded, so the chroma is the
+    photo's up to that clipping and rounding). YIQ, as the paper, rather than CIELAB: it is
+    linear (exact, cheap at 1024 px, no gamma or white point) and Y is the luminance the
+    brush strokes live in.
+
+    Parameters
+    ----------
+    result, content : numpy.ndarray, (H, W, 3) uint8 RGB
+        ``content`` is resized (Lanczos) to the result's size if they differ.
+
+    Returns
+    -------
+    numpy.ndarray (H, W, 3) uint8.
+    """
+    result = as_rgb_uint8(result, what="result image")
+    content = as_rgb_uint8(content, what="content image")
+    if content.shape != result.shape:
+        content = resize_image(content, *result.shape[:2])
+    yiq = rgb_to_yiq(content)
+    yiq[..., 0] = rgb_to_yiq(result)[..., 0]
+    rgb = yiq @ YIQ_TO_RGB.T
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)

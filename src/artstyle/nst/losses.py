@@ -20,6 +20,11 @@ tutorial "Neural style transfer" (https://www.tensorflow.org/tutorials/generativ
   (``tf.image.total_variation``); it grows with the number of pixels, so ``tv_weight``
   depends on the resolution.
 
+Several style paintings ``a_1 .. a_K`` with blend weights ``w_k`` (normalised to sum 1)
+replace the style term by the weighted sum of each painting's Gram losses,
+``style_weight / |S| * sum_k w_k sum_{l in S} mean((G_l(x) - G_l(a_k))**2)``, as
+jcjohnson/neural-style's ``-style_blend_weights``.
+
 The defaults of the weights live in :class:`artstyle.config.LossWeights`. The terms
 that :class:`StyleTransferLoss` returns are the **weighted** ones, so
 ``content + style + tv == total``.
@@ -27,6 +32,8 @@ that :class:`StyleTransferLoss` returns are the **weighted** ones, so
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -138,6 +145,25 @@ def total_variation_loss(image: Any) -> Any:
     return tf.reduce_sum(tf.image.total_variation(x))
 
 
+def normalised_blend_weights(weights: Sequence[float] | None, n_styles: int) -> list[float]:
+    """Blend weights of ``n_styles`` paintings, normalised to sum 1 (None = equal).
+
+    Raises
+    ------
+    ValueError
+        Not one finite weight >= 0 per painting, or all 0.
+    """
+    w = [1.0] * n_styles if weights is None else [float(x) for x in weights]
+    if n_styles < 1:
+        raise ValueError("need at least one style image")
+    if len(w) != n_styles:
+        raise ValueError(f"{len(w)} blend weights for {n_styles} style images: give one per image")
+    if not all(math.isfinite(x) and x >= 0 for x in w) or not sum(w) > 0:
+        raise ValueError(f"blend weights must be finite, >= 0 and not all 0; got {w}")
+    total = sum(w)
+    return [x / total for x in w]
+
+
 class StyleTransferLoss:
     """The Gatys loss for one content/style pair at one working size (module docstring).
 
@@ -147,17 +173,21 @@ class StyleTransferLoss:
         Its ``fast_gradient`` picks :func:`artstyle.nst.fast_gradient.fast_gram_matrix`
         (same values, cheaper gradient) instead of :func:`gram_matrix`.
     content, style : numpy.ndarray (H, W, 3) uint8 at working size
-        (:func:`artstyle.nst.inputs.prepare_images`).
+        (:func:`artstyle.nst.inputs.prepare_images`); ``style`` may also be a list of
+        paintings (each at its own working size), blended with ``blend_weights``.
     weights : artstyle.config.LossWeights
         ``content_weight``, ``style_weight``, ``tv_weight``.
+    blend_weights : sequence of float or None
+        One weight >= 0 per painting, normalised to sum 1 (None = equal weights).
 
     Calling it with an image ``x`` of shape (1, H, W, 3), float32 RGB in [0, 1] (same
     H, W as ``content``) returns a dict of scalar tensors ``total``, ``content``,
     ``style``, ``tv`` (weighted terms). Traceable inside a ``tf.function``.
     """
 
-    def __init__(self, extractor: Any, content: np.ndarray, style: np.ndarray,
-                 weights: LossWeights = LossWeights()):
+    def __init__(self, extractor: Any, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray],
+                 weights: LossWeights = LossWeights(),
+                 blend_weights: Sequence[float] | None = None):
         import tensorflow as tf
 
         from artstyle.nst.fast_gradient import fast_gram_matrix
@@ -170,20 +200,28 @@ class StyleTransferLoss:
         # hand-written gradient when the extractor asks for it (nst.fast_gradient).
         self.gram = fast_gram_matrix if extractor.fast_gradient else gram_matrix
         content = as_rgb_uint8(content, what="content image")
-        style = as_rgb_uint8(style, what="style image")
+        styles = [style] if isinstance(style, np.ndarray) else list(style)
+        styles = [as_rgb_uint8(s, what="style image") for s in styles]
+        self.blend_weights = normalised_blend_weights(blend_weights, len(styles))
         self.shape = content.shape
         c_feats, _ = extractor(tf.constant(content[None], tf.float32))
-        _, s_feats = extractor(tf.constant(style[None], tf.float32))
         self.content_targets = [tf.constant(f) for f in c_feats]
-        self.style_targets = [tf.constant(self.gram(f)) for f in s_feats]
+        #: One list of per-layer target Gram matrices per painting.
+        self.style_targets_per_painting = []
+        for s in styles:
+            _, s_feats = extractor(tf.constant(s[None], tf.float32))
+            self.style_targets_per_painting.append([tf.constant(self.gram(f)) for f in s_feats])
+        self.style_targets = self.style_targets_per_painting[0]
 
     def __call__(self, image01: Any) -> dict[str, Any]:
         import tensorflow as tf
 
         c_feats, s_feats = self.extractor(image01 * 255.0)
         c = tf.add_n([content_loss(f, t) for f, t in zip(c_feats, self.content_targets, strict=True)])
-        s = tf.add_n([style_loss(self.gram(f), t)
-                      for f, t in zip(s_feats, self.style_targets, strict=True)])
+        grams = [self.gram(f) for f in s_feats]
+        s = tf.add_n([w * tf.add_n([style_loss(g, t) for g, t in zip(grams, targets, strict=True)])
+                      for w, targets in zip(self.blend_weights, self.style_targets_per_painting,
+                                            strict=True)])
         c = self.content_weight / len(c_feats) * c
         s = self.style_weight / len(s_feats) * s
         tv = self.tv_weight * total_variation_loss(image01)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +27,8 @@ from artstyle.errors import ArtstyleError
 from artstyle.images import as_rgb_uint8
 from artstyle.nst.extractor import FeatureExtractor
 from artstyle.nst.fourier import fourier_image, fourier_scale
-from artstyle.nst.inputs import match_colour, prepare_images
-from artstyle.nst.losses import StyleTransferLoss
+from artstyle.nst.inputs import keep_colours, match_colour, prepare_images, scaled_shape
+from artstyle.nst.losses import StyleTransferLoss, normalised_blend_weights
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ ADAM_EPSILON = 0.1
 
 class StyleTransferDiverged(ArtstyleError, RuntimeError):
     """The style-transfer loss became NaN/Inf (or the result is degenerate) and no usable image exists."""
+
+
+class OutputTooLarge(ArtstyleError, ValueError):
+    """The output size would need more memory than allowed; the message names a size that fits."""
 
 
 class _StopOptimisation(Exception):
@@ -68,6 +74,14 @@ class StylizeResult:
     style_shape : (H, W)
         Working size of the style image at the final stage.
     optimizer : str
+    extra : dict
+        ``stop_reason``, ``init``, ``seed`` (of the noise start; the run is repeatable
+        from it), ``preserve_colors``, ``blend_weights`` (normalised, one per style),
+        ``scales``, ``budgets`` (evaluations per scale), ``estimated_memory_mb`` (the
+        estimate checked before starting, :func:`estimate_memory_mb`),
+        ``peak_memory_mb`` (the process's peak resident memory so far,
+        ``getrusage(RUSAGE_SELF).ru_maxrss``: a high-water mark of the whole process,
+        including earlier work), and ``fourier_exponent`` (L-BFGS).
     """
 
     image: np.ndarray
@@ -100,6 +114,9 @@ class StylizeResult:
             "final_loss": self.final_loss, "diverged": self.diverged, "optimizer": self.optimizer,
             "height": int(self.image.shape[0]), "width": int(self.image.shape[1]),
             "style_height": int(self.style_shape[0]), "style_width": int(self.style_shape[1]),
+            **{k: self.extra[k] for k in ("seed", "preserve_colors", "blend_weights",
+                                          "peak_memory_mb", "estimated_memory_mb")
+               if k in self.extra},
         }
 
 
@@ -163,12 +180,142 @@ LBFGS_FIRST_STEP = 0.05
 LBFGS_MEMORY = 20
 
 
-def _split_budget(total: int, n_scales: int) -> list[int]:
-    """``total`` evaluations over ``n_scales`` stages: equal shares, the rest to the last."""
+def _split_budget(total: int, scales: Sequence[float]) -> list[int]:
+    """``total`` evaluations over the stages of ``scales``: shares proportional to 1/scale.
+
+    A stage at scale ``s`` costs about ``s**2`` of a full-size evaluation, so most
+    evaluations go to the cheap coarse stages (the multires recipes for neural-style):
+    ``[0.25, 0.5, 1.0]`` splits 4 : 2 : 1 (150 -> 87, 42, 21). Every stage gets at least
+    one; rounding leftovers go to the coarsest stage.
+    """
+    n_scales = len(scales)
     if total < n_scales:
         raise ValueError(f"max_evaluations ({total}) must be at least one per scale ({n_scales})")
-    share = total // n_scales
-    return [share] * (n_scales - 1) + [total - share * (n_scales - 1)]
+    inverse = [1.0 / s for s in scales]
+    shares = [max(1, math.floor(total * v / sum(inverse))) for v in inverse]
+    while sum(shares) > total:  # the minimum of one per stage overshot: take from the largest
+        shares[shares.index(max(shares))] -= 1
+    shares[0] += total - sum(shares)
+    return shares
+
+
+#: Bytes of process memory per float of the backbone's activations at the working size,
+#: measured with VGG19 (fast gradient, L-BFGS): forward activations kept for the
+#: backward pass, their gradients and TensorFlow's temporaries (``docs/style-transfer.md``).
+MEMORY_BYTES_PER_ACTIVATION = 12.0
+#: Fixed allowance for the style images' features and TensorFlow's workspace (MB).
+MEMORY_OVERHEAD_MB = 300.0
+#: L-BFGS state per working pixel (bytes): ``LBFGS_MEMORY`` correction pairs of float64
+#: vectors over about 3 variables per pixel (pixels or Fourier coefficients), plus
+#: scipy's working vectors. A 512 px run of 150 evaluations peaked 270 MB above one of 3.
+LBFGS_BYTES_PER_PIXEL = (2 * 20 + 10) * 3 * 8
+
+
+def activation_floats_per_pixel(extractor: FeatureExtractor) -> float:
+    """Floats of all the extractor's 4-D layer outputs per input pixel (cached on it).
+
+    Measured once by running every layer of ``extractor.model`` with a rank-4 output at
+    64 x 64 px (VGG19 up to ``block5_conv2``: 325 floats per pixel). A
+    fixed-input extractor (``input_size`` set) needs the same memory at any size: 0.
+    """
+    cached = getattr(extractor, "_floats_per_pixel", None)
+    if cached is not None:
+        return cached
+    if extractor.input_size is not None:
+        value = 0.0
+    else:
+        import keras
+
+        model = extractor.model
+        outs = [layer.output for layer in model.layers[1:]
+                if len(getattr(layer.output, "shape", ())) == 4]
+        probe = keras.Model(model.inputs[0], outs)
+        side = 64
+        feats = probe(np.zeros((1, side, side, 3), np.float32), training=False)
+        feats = feats if isinstance(feats, (list, tuple)) else [feats]
+        value = float(sum(int(np.prod(f.shape[1:])) for f in feats)) / (side * side) + 3.0
+    extractor._floats_per_pixel = value
+    return value
+
+
+def estimate_memory_mb(extractor: FeatureExtractor, height: int, width: int,
+                       optimizer: str = "lbfgs") -> float:
+    """Estimated memory (MB) of optimising an image of ``height`` x ``width`` px.
+
+    ``(MEMORY_BYTES_PER_ACTIVATION * floats_per_pixel + LBFGS_BYTES_PER_PIXEL) * H * W +
+    MEMORY_OVERHEAD_MB`` (no L-BFGS term for ``optimizer="adam"``), with
+    :func:`activation_floats_per_pixel` from the backbone's feature-map sizes (VGG19,
+    L-BFGS, 1024 x 707 px: about 3.8 GB), on top of the process as it is (TensorFlow and
+    the weights, about 1 GB).
+    """
+    per_pixel = MEMORY_BYTES_PER_ACTIVATION * activation_floats_per_pixel(extractor)
+    if optimizer == "lbfgs":
+        per_pixel += LBFGS_BYTES_PER_PIXEL
+    return per_pixel * height * width / 2**20 + MEMORY_OVERHEAD_MB
+
+
+def available_memory_mb() -> float:
+    """Memory available to a new allocation now (MB): ``MemAvailable`` of /proc/meminfo,
+    else the physical memory (``os.sysconf``)."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+def peak_memory_mb() -> float:
+    """The process's peak resident memory so far (MB), ``getrusage(RUSAGE_SELF).ru_maxrss``."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS
+
+
+def check_memory(extractor: FeatureExtractor, content_shape: tuple[int, int], max_side: int,
+                 limit_mb: float, optimizer: str = "lbfgs") -> float:
+    """Refuse an output size whose optimisation would need more than ``limit_mb``.
+
+    Parameters
+    ----------
+    content_shape : (H, W) of the photo; the working size is it reduced to ``max_side``.
+    max_side : int, px
+    limit_mb : float
+    optimizer : ``"lbfgs"`` or ``"adam"`` (L-BFGS keeps its correction pairs)
+
+    Returns
+    -------
+    float
+        The estimate (MB) at the working size.
+
+    Raises
+    ------
+    OutputTooLarge
+        One line naming the estimate, the limit and the largest ``max_side`` that fits.
+    """
+    h, w = content_shape
+    longest = max(h, w)
+
+    def need(side: int) -> float:
+        hh, ww = scaled_shape((h, w), min(1.0, side / longest))
+        return estimate_memory_mb(extractor, hh, ww, optimizer)
+
+    estimate = need(max_side)
+    if estimate <= limit_mb:
+        return estimate
+    fits = next((side for side in range(min(max_side, longest), 15, -8)
+                 if need(side) <= limit_mb), None)
+    if fits is None:
+        raise OutputTooLarge(
+            f"an output of max_side {max_side} px needs about {estimate:.0f} MB but only "
+            f"{limit_mb:.0f} MB are available, too little for any size (16 px needs "
+            f"{need(16):.0f} MB)")
+    raise OutputTooLarge(
+        f"an output of max_side {max_side} px needs about {estimate:.0f} MB but {limit_mb:.0f} MB "
+        f"are available: use --max-side {fits} or less (max_side: {fits})")
 
 
 def _run_lbfgs(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker,
@@ -292,9 +439,11 @@ def _upsample01(image01: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
 
 
-def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtractor,
+def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
+            extractor: FeatureExtractor,
             settings: TransferParams = TransferParams(), weights: LossWeights = LossWeights(),
-            style_scale: float = 1.0, seed: int = 0, on_divergence: str = "recover",
+            style_scale: float = 1.0, seed: int = 0,
+            blend_weights: Sequence[float] | None = None, on_divergence: str = "recover",
             callback: Callable[[dict], Any] | None = None,
             progress: bool = False, preview: Callable[[np.ndarray], Any] | None = None,
             preview_every: int = 1) -> StylizeResult:
@@ -303,6 +452,7 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
     Parameters
     ----------
     content, style : numpy.ndarray, (H, W, 3) uint8 RGB
+        ``style`` may be a list of paintings (any sizes), blended with ``blend_weights``.
     extractor : FeatureExtractor
         ``FeatureExtractor.vgg19(weights)`` or ``FeatureExtractor.from_model(own_cnn)``.
     settings : artstyle.config.TransferParams
@@ -317,13 +467,23 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
         the tutorial's start; ``"noise"``: uniform noise from ``seed``) and
         ``fourier_exponent`` (L-BFGS: optimise the change to the start image as Fourier
         coefficients with gains ``(f / f_max) ** -p``,
-        :func:`artstyle.nst.fourier.fourier_scale`; 0 = the pixels, box-bounded).
+        :func:`artstyle.nst.fourier.fourier_scale`; 0 = the pixels, box-bounded),
+        ``preserve_colors`` (the final image takes the photo's YIQ chroma,
+        :func:`artstyle.nst.inputs.keep_colours`) and ``memory_limit_mb`` (None = the
+        memory available now; a larger estimate, :func:`estimate_memory_mb`, is refused
+        before any work).
     weights : artstyle.config.LossWeights
         ``content_weight``, ``style_weight``, ``tv_weight`` (:mod:`artstyle.nst.losses`).
     style_scale : float
         Style image area = content area * ``style_scale**2``.
     seed : int
-        Seed for ``init="noise"``.
+        Seed for ``init="noise"`` (the only random choice: the same inputs, settings and
+        seed give the same output on the same machine and library versions).
+    blend_weights : sequence of float or None
+        Several paintings: one weight >= 0 each, normalised to sum 1 (None = equal). The
+        style loss is the weighted sum of each painting's Gram losses; paintings of weight
+        0 are dropped before any work (so weights ``(1, 0)`` are exactly the first style
+        alone), and the colour-matched start uses the weighted mixture of their colours.
     on_divergence : ``"recover"`` or ``"raise"``
         On a NaN/Inf loss or gradient: return the last good (lowest-loss) image with
         ``diverged=True`` and a warning, or raise :class:`StyleTransferDiverged`.
@@ -344,43 +504,57 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
     ------
     ValueError
         Bad images or arguments.
+    OutputTooLarge
+        ``max_side`` would need more memory than ``memory_limit_mb`` (one line naming the
+        largest side that fits).
     StyleTransferDiverged
         Non-finite loss with ``on_divergence="raise"`` or before any good image, or a
         constant (e.g. black) result.
     """
     start = time.perf_counter()
     content = as_rgb_uint8(content, what="content image")
-    style = as_rgb_uint8(style, what="style image")
+    styles = [style] if isinstance(style, np.ndarray) else list(style)
+    styles = [as_rgb_uint8(s, what="style image") for s in styles]
+    blend = normalised_blend_weights(blend_weights, len(styles))
+    # Paintings of weight 0 take no part (weights (1, 0) are exactly the first alone).
+    styles, blend = zip(*[(s, w) for s, w in zip(styles, blend, strict=True) if w > 0], strict=True)
+    styles, blend = list(styles), list(blend)
     if on_divergence not in ("recover", "raise"):
         raise ValueError(f"on_divergence must be 'recover' or 'raise'; got {on_divergence!r}")
     optimizer, init, max_side = settings.optimizer, settings.init, settings.max_side
     scales = [float(s) for s in settings.scales] or [1.0]
-    budgets = _split_budget(settings.max_evaluations, len(scales))
+    budgets = _split_budget(settings.max_evaluations, scales)
+    limit_mb = (settings.memory_limit_mb if settings.memory_limit_mb is not None
+                else available_memory_mb())
+    estimate_mb = check_memory(extractor, content.shape[:2], max_side, limit_mb, optimizer)
 
     tracker = _Tracker(start, sum(budgets) + (len(scales) if optimizer == "adam" else 0), callback,
                        progress, preview, preview_every)
     image01: np.ndarray | None = None
     diverged = False
-    style_w = style
+    styles_w = styles
     reason = "budget"
     try:
         for stage, (scale, budget) in enumerate(zip(scales, budgets, strict=True)):
-            content_w, style_w = prepare_images(content, style, max_side=max_side,
-                                                min_side=extractor.min_side, style_scale=style_scale,
-                                                scale=scale)
+            pairs = [prepare_images(content, s, max_side=max_side, min_side=extractor.min_side,
+                                    style_scale=style_scale, scale=scale) for s in styles]
+            content_w, styles_w = pairs[0][0], [p[1] for p in pairs]
             h, w = content_w.shape[:2]
             if image01 is None:
                 if init == "content":
                     image01 = content_w[None].astype(np.float32) / 255.0
                 elif init == "colour_matched":
-                    image01 = match_colour(content_w, style_w)[None]
+                    image01 = match_colour(content_w, styles_w[0] if len(styles_w) == 1 else styles_w,
+                                           weights=blend)[None]
                 else:
                     image01 = np.random.default_rng(seed).uniform(0, 1, (1, h, w, 3)).astype(np.float32)
             else:
                 image01 = _upsample01(image01, h, w)
             logger.info("stage %d: scale %.3g, content %dx%d, style %dx%d, %s for %d evaluations",
-                        stage, scale, h, w, *style_w.shape[:2], optimizer, budget)
-            loss_fn = StyleTransferLoss(extractor, content_w, style_w, weights)
+                        stage, scale, h, w, *styles_w[0].shape[:2], optimizer, budget)
+            loss_fn = StyleTransferLoss(extractor, content_w,
+                                        styles_w[0] if len(styles_w) == 1 else styles_w, weights,
+                                        blend_weights=blend)
             tracker.new_stage(stage, scale, budget)
             if optimizer == "lbfgs":
                 reason = _run_lbfgs(loss_fn, image01, tracker, settings.fourier_exponent)
@@ -405,18 +579,25 @@ def stylize(content: np.ndarray, style: np.ndarray, *, extractor: FeatureExtract
         tracker.pbar.close()
 
     if scale != scales[-1]:  # stopped early in a coarse stage: bring it to the output size
-        final_shape = prepare_images(content, style, max_side=max_side, min_side=extractor.min_side,
-                                     style_scale=style_scale)[0].shape[:2]
-        image01 = _upsample01(image01, *final_shape)
+        content_w = prepare_images(content, styles[0], max_side=max_side,
+                                   min_side=extractor.min_side, style_scale=style_scale)[0]
+        image01 = _upsample01(image01, *content_w.shape[:2])
     result_img = np.clip(np.rint(image01[0] * 255.0), 0, 255).astype(np.uint8)
     if int(result_img.max()) == int(result_img.min()):
         raise StyleTransferDiverged(f"the result is a constant image (value {int(result_img.min())})")
+    if settings.preserve_colors:
+        result_img = keep_colours(result_img, content_w)
     seconds = time.perf_counter() - start
     logger.info("stylize: %d evaluations in %.1f s, final loss %.6g", tracker.step, seconds,
                 tracker.best_loss)
     return StylizeResult(image=result_img, history=tracker.history, seconds=seconds,
                          evaluations=tracker.step, diverged=diverged,
-                         style_shape=tuple(style_w.shape[:2]), optimizer=optimizer,
+                         style_shape=tuple(styles_w[0].shape[:2]), optimizer=optimizer,
                          extra={"stop_reason": reason, "init": init, "seed": int(seed),
+                                "preserve_colors": bool(settings.preserve_colors),
+                                "blend_weights": [round(float(b), 6) for b in blend],
+                                "scales": scales, "budgets": budgets,
+                                "estimated_memory_mb": round(estimate_mb, 1),
+                                "peak_memory_mb": round(peak_memory_mb(), 1),
                                 **({"fourier_exponent": float(settings.fourier_exponent)}
                                    if optimizer == "lbfgs" else {})})
