@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's sandbox helpers (not shipped)
 
-from sandbox import copy_repo, run_dvc  # noqa: E402
+from sandbox import copy_repo, run_dvc
 
-from artstyle.models.vgg19 import VGG19_CONV_LAYERS  # noqa: E402
+from artstyle.models.vgg19 import VGG19_CONV_LAYERS
 
 
 def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None) -> dict:

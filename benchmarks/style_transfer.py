@@ -144,8 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from artstyle.images import load_image_source
-    from artstyle.nst import (FeatureExtractor, StyleTransferLoss, plot_losses, save_panel,
-                              ssim_to_content, stylize)
+    from artstyle.nst import (
+        FeatureExtractor,
+        StyleTransferLoss,
+        plot_losses,
+        save_panel,
+        ssim_to_content,
+        stylize,
+    )
     from artstyle.nst.inputs import prepare_images
 
     if not args.random_weights and not args.weights.is_file():

@@ -21,11 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if not sys.stderr.isatty():  # keep logs of non-interactive runs short
     os.environ.setdefault("TQDM_MININTERVAL", "5")
 
-from artstyle.config import Params, load_params  # noqa: E402
-from artstyle.errors import ArtstyleError  # noqa: E402
+from artstyle.config import Params, load_params
+from artstyle.errors import ArtstyleError
 
 
-def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+def _terminate(signum, frame):
     """SIGTERM (``kill``, a CI time-out) unwinds like Ctrl-C: temporary outputs are removed."""
     raise SystemExit(128 + signum)
 

@@ -10,7 +10,12 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.boosting import check_training_classes, fit_booster, save_booster, select_device
+    from artstyle.boosting import (
+        check_training_classes,
+        fit_booster,
+        save_booster,
+        select_device,
+    )
     from artstyle.data.dataset import dataset_notice
     from artstyle.evaluation import write_evaluation
     from artstyle.features import load_features
@@ -36,7 +41,7 @@ def main(params, argv):
         "device": info["device"], "ran_on_gpu": int(info["device"].startswith("cuda")),
         "best_iteration": info["best_iteration"],
         "best_epoch": info["best_iteration"] + 1, "epochs_run": info.get("n_rounds"),
-        "train_seconds": info["fit_seconds"], "train_images": int(len(y_train)),
+        "train_seconds": info["fit_seconds"], "train_images": len(y_train),
         "images_per_second": round(len(y_train) * (info.get("n_rounds") or 1)
                                    / max(info["fit_seconds"], 1e-9), 1)})
     return (f"{name}: device {info['device']}, best iteration {info['best_iteration']}, "

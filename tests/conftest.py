@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import sandbox
 from sandbox import Background, TinyPipeline, build_tiny_pipeline, copy_pipeline
 

@@ -9,7 +9,6 @@ import logging
 import numpy as np
 import pytest
 
-from artstyle.config import BoosterParams
 from artstyle.boosting import (
     booster_device,
     check_training_classes,
@@ -21,6 +20,7 @@ from artstyle.boosting import (
     select_device,
     xgboost_sees_gpu,
 )
+from artstyle.config import BoosterParams
 
 CLASSES = ["Romanticism", "Baroque", "Cubism"]  # deliberately not sorted
 

@@ -7,10 +7,10 @@ import re
 
 import pytest
 import yaml
+from conftest import REPO_ROOT
 
 from artstyle import paths
 from artstyle.config import ParamsError, load_params, parse_params
-from conftest import REPO_ROOT
 
 RAW = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 

@@ -123,10 +123,9 @@ def test_chief_output_writes_atomically(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["model.txt"]
 
     # A failing writer leaves the previous output intact and no temporary behind.
-    with pytest.raises(RuntimeError, match="boom"):
-        with chief_output(target) as out:
-            out.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), chief_output(target) as out:
+        out.write_text("half")
+        raise RuntimeError("boom")
     assert target.read_text() == "v1"
     assert sorted(p.name for p in target.parent.iterdir()) == ["model.txt"]
 

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sandbox import after_build, copy_pipeline, dvc_env, run_dvc
 
 pytestmark = pytest.mark.slow
@@ -82,10 +81,10 @@ def sweep(pipeline_job):
     repo, env = pipeline_job("queued_sweep")
     try:
         status = wait_for_queue(repo, env)
-        names = re.findall(r"^\w+\s+(\S+)\s.*\sSuccess\s*$", status, flags=re.M)
+        names = re.findall(r"^\w+\s+(\S+)\s.*\sSuccess\s*$", status, flags=re.MULTILINE)
         if len(names) != 2:
             logs = "\n".join(run_dvc(repo, "queue", "logs", n, check=False, env=env).stdout[-3000:]
-                             for n in re.findall(r"^\w+\s+(\S+)\s.*\sFailed\s*$", status, re.M))
+                             for n in re.findall(r"^\w+\s+(\S+)\s.*\sFailed\s*$", status, re.MULTILINE))
             raise AssertionError(f"sweep did not succeed:\n{status}\n{logs}")
         shown = json.loads(run_dvc(repo, "exp", "show", "--json", env=env).stdout)
         yield repo, env, shown, names

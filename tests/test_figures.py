@@ -35,7 +35,7 @@ def test_title_and_notice_fit_the_figure_width(tmp_path):
 def test_wrap_keeps_line_breaks_and_words():
     text = wrap_to_width("one two three four five six\nseven", 1.0, 10)
     assert text.split("\n")[-1] == "seven"
-    assert text.replace("\n", " ").split() == "one two three four five six seven".split()
+    assert text.replace("\n", " ").split() == ["one", "two", "three", "four", "five", "six", "seven"]
 
 
 def test_confusion_png_shows_the_notice(tmp_path):

@@ -9,12 +9,12 @@ import os
 import warnings
 from pathlib import Path
 
+import image_factory as fac
 import numpy as np
-import pytest
 import PIL
+import pytest
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
-import image_factory as fac
 from artstyle import images
 from artstyle.hashing import sha256_file
 from artstyle.images import (

@@ -36,10 +36,9 @@ def test_atomic_file_replaces_and_keeps_the_umask_permissions(tmp_path, umask_02
 def test_atomic_file_error_leaves_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_file(target) as fh:
-            fh.write("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_file(target) as fh:
+        fh.write("half")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 

@@ -17,15 +17,30 @@ from pydantic import ValidationError
 
 from artstyle.config import INITS, LossWeights, TransferParams
 from artstyle.models.vgg19 import vgg_deprocess, vgg_preprocess
-from artstyle.nst import (FeatureExtractor, StyleTransferDiverged, StyleTransferLoss, content_loss,
-                          default_own_cnn_layers, gram_matrix, plot_losses, save_panel,
-                          ssim_to_content, style_loss, stylize, total_variation_loss)
+from artstyle.nst import (
+    FeatureExtractor,
+    StyleTransferDiverged,
+    StyleTransferLoss,
+    content_loss,
+    default_own_cnn_layers,
+    gram_matrix,
+    plot_losses,
+    save_panel,
+    ssim_to_content,
+    style_loss,
+    stylize,
+    total_variation_loss,
+)
 from artstyle.nst import losses as nst_losses
 from artstyle.nst.fast_gradient import fast_gram_matrix
 from artstyle.nst.fourier import fourier_image, fourier_scale
 from artstyle.nst.inputs import keep_colours, match_colour, prepare_images, rgb_to_yiq
-from artstyle.nst.optimise import (OutputTooLarge, _split_budget, check_memory,
-                                   estimate_memory_mb)
+from artstyle.nst.optimise import (
+    OutputTooLarge,
+    _split_budget,
+    check_memory,
+    estimate_memory_mb,
+)
 
 
 def _tiny_cnn(fixed: tuple[int, int] | None = None, seed: int = 0) -> keras.Model:

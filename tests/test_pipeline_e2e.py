@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from sandbox import BASELINE_STAGES, after_build, copy_pipeline, ran_stages, run_dvc
 
 from artstyle.io import read_json
-from sandbox import BASELINE_STAGES, after_build, copy_pipeline, ran_stages, run_dvc
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import shutil
 
+import image_factory
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-import image_factory
 from artstyle.config import PrepareParams
-from artstyle.data.catalogue import DatasetError, prepare_dataset, scan_tree, split_indices
+from artstyle.data.catalogue import (
+    DatasetError,
+    prepare_dataset,
+    scan_tree,
+    split_indices,
+)
 from artstyle.hashing import sha256_file
 from artstyle.io import read_json
 
@@ -83,7 +88,7 @@ def test_prepare_rejects_every_bad_kind_with_its_reason(bad_tree, tmp_path):
     for row in manifest.itertuples():
         img = Image.open(tmp_path / "prepared" / row.path)
         assert img.mode == "RGB" and img.size == (32, 32)
-        assert expected["good"][row.source_path]["class"] == getattr(row, "_2")
+        assert expected["good"][row.source_path]["class"] == row._2
     assert read_json(tmp_path / "prepared" / "classes.json") == summary_classes(summary)
     assert (tmp_path / "report" / "class_distribution.png").stat().st_size > 1000
 

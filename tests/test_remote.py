@@ -36,9 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-
 import sshd
+import yaml
 from sandbox import git, ran_stages, run_dvc
 
 pytestmark = pytest.mark.slow

@@ -28,9 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artstyle.config import ServeParams
 from artstyle.serve import UploadRejected, load_upload
-
 
 # --------------------------------------------------------------------------- upload checks
 

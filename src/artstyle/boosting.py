@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xgboost as xgb
 
 from artstyle.config import BoosterParams
 from artstyle.io import atomic_path
-import xgboost as xgb
 
 logger = logging.getLogger(__name__)
 

@@ -339,7 +339,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         params = ServeParams(host=args.host, port=args.port, model=args.model)
     except ValueError as err:  # pydantic's ValidationError, worded as the other options
-        errors = getattr(err, "errors", lambda: [])()
+        errors = getattr(err, "errors", list)()
         raise ValueError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in errors)
                          or str(err)) from None
     run_server(params)

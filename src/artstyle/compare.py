@@ -7,7 +7,11 @@ import logging
 import pandas as pd
 
 from artstyle import paths
-from artstyle.evaluation import comparison_table, plot_validation_curves, validation_curves
+from artstyle.evaluation import (
+    comparison_table,
+    plot_validation_curves,
+    validation_curves,
+)
 from artstyle.io import atomic_file
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from artstyle import paths
 from artstyle.errors import ArtstyleError
@@ -83,7 +89,7 @@ class DataParams(_Strict):
         return raw
 
     @model_validator(mode="after")
-    def _folder_needs_path(self) -> "DataParams":
+    def _folder_needs_path(self) -> DataParams:
         if self.source == "folder" and not self.path:
             raise ValueError("data.path is required when data.source is 'folder'")
         if self.sha256 is not None and len(self.sha256) != 64:
@@ -107,7 +113,7 @@ class PrepareParams(_Strict):
     max_pixels: Annotated[int, Field(ge=10_000)] = 60_000_000
 
     @model_validator(mode="after")
-    def _fractions(self) -> "PrepareParams":
+    def _fractions(self) -> PrepareParams:
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ValueError("prepare.val_fraction + prepare.test_fraction must be < 0.9")
         return self
@@ -217,7 +223,7 @@ class StyleFeatureParams(_Strict):
     batch_size: PositiveInt = 8
 
     @model_validator(mode="after")
-    def _some_layer(self) -> "StyleFeatureParams":
+    def _some_layer(self) -> StyleFeatureParams:
         if not self.stat_layers and not self.gram_layers:
             raise ValueError("stat_layers and gram_layers are both empty")
         return self
@@ -336,7 +342,7 @@ class TransferParams(_Strict):
     memory_limit_mb: PositiveInt | None = None
 
     @model_validator(mode="after")
-    def _one_evaluation_per_scale(self) -> "TransferParams":
+    def _one_evaluation_per_scale(self) -> TransferParams:
         if self.max_evaluations < len(self.scales):
             raise ValueError(f"max_evaluations ({self.max_evaluations}) must be at least one "
                              f"per scale ({len(self.scales)} scales)")
@@ -360,7 +366,7 @@ class StylizeParams(TransferParams):
     blend: BlendWeights = [0.5, 0.5]
 
     @model_validator(mode="after")
-    def _blend_of_several(self) -> "StylizeParams":
+    def _blend_of_several(self) -> StylizeParams:
         if len(self.blend) == 1:
             raise ValueError("blend needs at least two weights (or [] for no blend output)")
         if isinstance(self.styles, list) and len(self.blend) > len(self.styles):
@@ -449,7 +455,7 @@ class Params(_Strict):
     ensembles: dict[str, EnsembleSpec] = {}
 
     @model_validator(mode="after")
-    def _style_members(self) -> "Params":
+    def _style_members(self) -> Params:
         neural = set(self.all_models())
         for name, spec in self.style_models.items():
             if spec.features not in self.style_features:
@@ -470,7 +476,7 @@ class Params(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _references(self) -> "Params":
+    def _references(self) -> Params:
         if self.grid.base not in self.models:
             raise ValueError(f"grid.base '{self.grid.base}' is not a key of models")
         names = set(self.all_models())

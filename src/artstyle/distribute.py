@@ -46,6 +46,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
 from artstyle.errors import ArtstyleError
 
 if TYPE_CHECKING:  # importing TensorFlow is slow; do it only when a strategy is built
@@ -324,7 +325,7 @@ def _make_reduce_nest_aware(strategy: tf.distribute.Strategy) -> None:
 
     single_reduce = strategy.reduce
 
-    def reduce_one(reduce_op, value, axis):  # noqa: ANN001
+    def reduce_one(reduce_op, value, axis):
         if value is None:
             return None
         if axis is not None:
@@ -334,7 +335,7 @@ def _make_reduce_nest_aware(strategy: tf.distribute.Strategy) -> None:
                 axis = None  # a scalar has no batch axis: reduce across replicas only
         return single_reduce(reduce_op, value, axis=axis)
 
-    def reduce(reduce_op, value, axis=None):  # noqa: ANN001 - mirrors tf.distribute API
+    def reduce(reduce_op, value, axis=None):
         if tf.nest.is_nested(value):
             return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, axis), value)
         return reduce_one(reduce_op, value, axis)

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 from artstyle.figures import new_figure, save_figure, set_title
 from artstyle.io import atomic_dir, read_json, write_json
@@ -47,7 +51,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "macro_f1": float(np.mean(f)),
         "macro_precision": float(np.mean(p)),
         "macro_recall": float(np.mean(r)),
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                           "support": int(s[i])} for i, c in enumerate(classes)},
     }

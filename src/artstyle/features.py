@@ -34,10 +34,10 @@ from typing import Any
 
 import keras
 import numpy as np
-
-from artstyle.io import atomic_file
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+from artstyle.io import atomic_file
 
 logger = logging.getLogger(__name__)
 

@@ -63,8 +63,9 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from PIL import (
@@ -84,24 +85,24 @@ from artstyle.io import atomic_path
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "SKLEARN_PREFIX",
-    "load_image_source",
-    "as_rgb_uint8",
-    "resize_image",
-    "save_image",
     "DEFAULT_FORMATS",
     "DEFAULT_MAX_PIXELS",
+    "IMAGENET_MEAN_RGB",
+    "IMAGE_SUFFIXES",
     "PNG_TEXT_CHUNK_LIMIT",
     "PNG_TEXT_MEMORY_LIMIT",
-    "IMAGENET_MEAN_RGB",
     "REJECTION_REASONS",
+    "SKLEARN_PREFIX",
     "ImageRejected",
-    "IMAGE_SUFFIXES",
+    "as_rgb_uint8",
     "fit_within",
     "is_hidden_or_system",
+    "load_image_source",
     "load_rgb",
     "load_rgb_array",
+    "resize_image",
     "resize_to_square",
+    "save_image",
 ]
 
 #: Default pixel limit (width * height) of :func:`load_rgb`: 40 Mpx, about 120 MB as RGB.

@@ -52,12 +52,11 @@ def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[
     unlike ``tempfile.mkstemp``'s 0600); on any error the temporary file is removed and
     ``target`` is left as it was.
     """
-    with _atomic_path(Path(target)) as tmp:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
+    with _atomic_path(Path(target)) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
 
 
-def atomic_path(target: str | Path) -> "contextmanager[Path]":
+def atomic_path(target: str | Path) -> contextmanager[Path]:
     """Yield a temporary *path* (not yet created) that is renamed to ``target`` on success.
 
     For writers that insist on a file name (``model.save``, ``savefig``,

@@ -131,7 +131,7 @@ class Pipeline:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, params: ServeParams) -> "Pipeline":
+    def load(cls, params: ServeParams) -> Pipeline:
         """Load the classifier and read what exists; never raises for a missing output."""
         from artstyle.config import load_params
         from artstyle.data.dataset import dataset_notice
@@ -158,7 +158,7 @@ class Pipeline:
         except (ArtstyleError, FileNotFoundError) as err:
             p.model, p.classifier = "", None
             p.missing.append(f"a trained classifier ({err}): run `dvc repro`")
-        except Exception as err:  # noqa: BLE001 - e.g. a model saved by older code
+        except Exception as err:
             logger.warning("cannot load the model %s: %s", p.model, err, exc_info=True)
             p.missing.append(f"a classifier that loads (`{p.model}` fails: "
                              f"{type(err).__name__}): run `dvc repro train@{p.model}`")
@@ -333,7 +333,7 @@ def repaint(pipeline: Pipeline, request: RepaintRequest, workdir: Path):
                              preview=lambda img: events.put(("preview", img)),
                              preview_every=every)
             events.put(("done", result))
-        except Exception as err:  # noqa: BLE001 - reported on the page and in the log
+        except Exception as err:
             logger.exception("re-paint failed")
             events.put(("error", err))
 

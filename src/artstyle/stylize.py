@@ -21,8 +21,13 @@ import pandas as pd
 from artstyle import paths
 from artstyle.config import BackboneParams, ParamsError, StylizeParams, TransferParams
 from artstyle.errors import ArtstyleError
-from artstyle.images import (SKLEARN_PREFIX, ImageRejected, load_image_source, resize_to_square,
-                             save_image)
+from artstyle.images import (
+    SKLEARN_PREFIX,
+    ImageRejected,
+    load_image_source,
+    resize_to_square,
+    save_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +119,7 @@ def with_overrides(settings: StylizeParams, backbone: str,
         layers = BackboneParams.model_validate(
             {**layers.model_dump(), **{k: v for k, v in given.items() if k not in transfer_keys}})
     except ValueError as err:
-        errors = getattr(err, "errors", lambda: [])()
+        errors = getattr(err, "errors", list)()
         what = "; ".join(f"--{'-'.join(str(e['loc'][0]).split('_'))}: {e['msg']}" for e in errors)
         raise ParamsError(what or str(err)) from None
     return transfer, layers
@@ -213,8 +218,7 @@ def per_class_styles(judge, judge_input_size: int) -> list[StyleChoice]:
     Confidence is the judge's probability of the painting's true class; the original
     full-size file under ``data/raw/`` is used as the style image.
     """
-    from artstyle.data.dataset import load_manifest
-    from artstyle.data.dataset import load_split
+    from artstyle.data.dataset import load_manifest, load_split
     from artstyle.predict import predict_proba
 
     manifest, classes = load_manifest(paths.PREPARED)
@@ -372,14 +376,14 @@ def run_stylize_stage(params) -> pd.DataFrame:
     plain = table[table["variant"] == "plain"]
     per_backbone = {
         bb: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
-             "outputs": int(len(df)), "seconds": float(df["seconds"].mean()),
+             "outputs": len(df), "seconds": float(df["seconds"].mean()),
              "seconds_per_evaluation": float(df["seconds_per_evaluation"].mean()),
              "content_loss": float(df["content_loss"].mean()),
              "style_loss": float(df["style_loss"].mean()), "tv_loss": float(df["tv_loss"].mean())}
         for bb, df in plain.groupby("backbone", sort=False)}
     variants = {
         name: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
-               "outputs": int(len(df))}
+               "outputs": len(df)}
         for name, df in table[table["variant"] != "plain"].groupby("variant", sort=False)}
     notice = dataset_notice(paths.PREPARED)
     with atomic_dir(paths.STYLIZE_REPORT) as rep:

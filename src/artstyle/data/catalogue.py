@@ -45,11 +45,11 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from tqdm.auto import tqdm
 
 from artstyle import images, paths
-from artstyle.hashing import sha256_file
-from artstyle.figures import new_figure, save_figure, set_title
-from artstyle.io import atomic_dir, write_json
 from artstyle.config import PrepareParams
 from artstyle.errors import ArtstyleError
+from artstyle.figures import new_figure, save_figure, set_title
+from artstyle.hashing import sha256_file
+from artstyle.io import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -489,7 +489,7 @@ def _summarise(manifest: pd.DataFrame, classes: list[str], rejects: list[dict],
     return {
         "files_scanned": scanned,
         "ignored_entries": ignored,
-        "images": int(len(manifest)),
+        "images": len(manifest),
         "classes": len(classes),
         "rejected": len(rejects),
         "rejected_by_reason": dict(sorted(reasons.items())),

@@ -44,18 +44,19 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
+from artstyle.config import PretrainedParams
+from artstyle.errors import ArtstyleError
 from artstyle.hashing import file_digest, sha256_file
 from artstyle.http_download import download_file
 from artstyle.io import atomic_file, atomic_path
 from artstyle.models.torch_pickle import read_legacy_torch_pickle
 from artstyle.models.vgg19 import VGG19_CONV_LAYERS, build_vgg19_notop
-from artstyle.config import PretrainedParams
-from artstyle.errors import ArtstyleError
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ import io
 import os
 import pickle
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 

@@ -35,6 +35,7 @@ from keras import layers
 from artstyle.config import ModelSpec
 from artstyle.models.vgg19 import build_vgg19_notop, vgg_preprocess_layer
 
+
 def _augmentation(seed: int) -> keras.Sequential:
     """Label-preserving augmentation for paintings: flips, small rotations, zoom, contrast."""
     return keras.Sequential([

@@ -35,9 +35,14 @@ Example
 """
 
 from artstyle.nst.extractor import FeatureExtractor, default_own_cnn_layers
-from artstyle.nst.losses import (StyleTransferLoss, content_loss, gram_matrix, style_loss,
-                                 total_variation_loss)
-from artstyle.nst.optimise import StylizeResult, StyleTransferDiverged, stylize
+from artstyle.nst.losses import (
+                                 StyleTransferLoss,
+                                 content_loss,
+                                 gram_matrix,
+                                 style_loss,
+                                 total_variation_loss,
+)
+from artstyle.nst.optimise import StyleTransferDiverged, StylizeResult, stylize
 from artstyle.nst.outputs import plot_losses, save_panel, ssim_to_content
 
 __all__ = [
