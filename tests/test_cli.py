@@ -133,7 +133,7 @@ def test_classify_skips_a_bad_file_and_exits_2(trained, capsys):
 def test_classify_missing_model_or_path_is_one_line(workdir, capsys):
     Image.new("RGB", (8, 8)).save(workdir / "p.png")
     code, _, err = _run(["classify", "p.png", "--model", "best_cnn"], capsys)
-    assert code == 2 and "run `dvc repro train@best_cnn`" in err and err.count("\n") == 1
+    assert code == 2 and "`dvc repro train@best_cnn`" in err and err.count("\n") == 1
     code, _, err = _run(["classify", "nowhere.png"], capsys)
     assert code == 2 and "nowhere.png not found" in err
 
@@ -200,3 +200,42 @@ def test_stylize_refuses_a_size_that_does_not_fit_in_one_line(own_cnn, capsys):
                            "-o", "o.png", "--memory-limit-mb", "1"], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "MB are available" in err and not (own_cnn / "o.png").exists()
+
+
+def test_a_missing_model_lists_the_trained_ones(trained, capsys):
+    code, _, err = _run(["classify", "paintings", "--model", "nosuch"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "no trained model named 'nosuch'" in err and "trained neural models: tiny" in err
+
+
+def test_a_keras_file_without_its_classes_says_what_must_sit_beside_it(workdir, capsys):
+    (workdir / "fake.keras").write_text("not a model")
+    Image.new("RGB", (8, 8)).save(workdir / "p.png")
+    code, _, err = _run(["classify", "p.png", "--model", "fake.keras"], capsys)
+    assert code == 2 and err.strip() == ("artstyle: fake.keras: classes.json and spec.json "
+                                         "must sit beside it (as in models/<name>/, written "
+                                         "by the train stage)")
+
+
+def test_classify_top_beyond_the_movements_says_how_many_there_are(trained, capsys):
+    code, out, _ = _run(["classify", "paintings/a.png", "--model", "tiny", "--top", "99"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "art movement by tiny, top 3:"
+    assert len(lines[1].split(": ", 1)[1].split(", ")) == 3
+
+
+def test_serve_with_a_model_that_is_not_there_stops_in_one_line(trained, capsys):
+    code, out, err = _run(["serve", "--model", "nosuch", "--port", "7999"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "no trained model named 'nosuch'" in err
+
+
+def test_ctrl_c_is_one_line_with_status_130(monkeypatch, capsys):
+    import artstyle.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_classify", interrupted)
+    code, _, err = _run(["classify", "x.png"], capsys)
+    assert code == 130 and err == "artstyle: interrupted\n"

@@ -138,13 +138,12 @@ def load_classifier(model: str = "vgg19_transfer"):
     from artstyle import paths
     from artstyle.io import read_json
     from artstyle.models.zoo import load_model
-    from artstyle.stylize import MissingModel
+    from artstyle.stylize import missing_model
 
     path = Path(model) if model.endswith(".keras") else paths.keras_model_file(model)
-    if not path.exists():
-        hint = ("XGBoost models classify embeddings, not images: name a neural model"
-                if model.startswith("xgb_") else f"run `dvc repro train@{model}` (or `dvc pull`)")
-        raise MissingModel(f"{path} not found: {hint}")
+    if not (path.is_file() and (path.parent / "classes.json").is_file()
+            and (path.parent / "spec.json").is_file()):
+        raise missing_model(model)
     classes = [str(c) for c in read_json(path.parent / "classes.json")]
     spec = read_json(path.parent / "spec.json")
     dataset = paths.PREPARED / paths.DATASET_NAME
@@ -228,25 +227,27 @@ def _classify(args: argparse.Namespace) -> int:
     if not files:
         raise FileNotFoundError(f"no image files in {' '.join(args.images)}")
     classifier = load_classifier(args.model)
+    top = min(args.top, len(classifier[1]))     # a model knows so many movements
     writer = None
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["image"] + [f"{k}{i}" for i in range(1, args.top + 1)
+        writer.writerow(["image"] + [f"{k}{i}" for i in range(1, top + 1)
                                      for k in ("movement", "probability")])
     else:
-        print(f"art movement by {args.model}, top {args.top}:")
+        print(f"art movement by {args.model}, top {top}:")
     failed = 0
     for path in files:
         try:
-            top = _top_movements(classifier, str(path), args.top)
+            top_movements = _top_movements(classifier, str(path), top)
         except ImageRejected as err:
             failed += 1
             print(f"artstyle: {path}: skipped, {err.reason}: {err.message}", file=sys.stderr)
             continue
         if writer:
-            writer.writerow([str(path)] + [v for m, p in top for v in (m, f"{p:.4f}")])
+            writer.writerow([str(path)] + [v for m, p in top_movements
+                                           for v in (m, f"{p:.4f}")])
         else:
-            print(f"{path}: " + ", ".join(f"{m} {p:.1%}" for m, p in top))
+            print(f"{path}: " + ", ".join(f"{m} {p:.1%}" for m, p in top_movements))
     notice = dataset_notice(paths.PREPARED)
     if notice and not args.csv:
         print(f"note: the model was trained on the prepared dataset, which says: {notice}")
@@ -334,7 +335,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from artstyle import paths
     from artstyle.serve import run_server
+    from artstyle.stylize import missing_model
 
     try:
         params = ServeParams(host=args.host, port=args.port, model=args.model)
@@ -342,6 +345,11 @@ def _serve(args: argparse.Namespace) -> int:
         errors = getattr(err, "errors", list)()
         raise ValueError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in errors)
                          or str(err)) from None
+    # A model the user names must be there; with `best` the page says what is missing.
+    named = Path(args.model) if args.model.endswith(".keras") else (
+        paths.keras_model_file(args.model) if args.model != "best" else None)
+    if named is not None and not named.is_file():
+        raise missing_model(args.model)
     run_server(params)
     return 0
 
@@ -381,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtstyleError, FileNotFoundError, ValueError, OSError) as err:
         print(f"artstyle: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("artstyle: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

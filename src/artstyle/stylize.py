@@ -36,6 +36,37 @@ class MissingModel(ArtstyleError, FileNotFoundError):
     """A model or weights file the command needs has not been built yet."""
 
 
+def missing_model(model: str) -> MissingModel:
+    """The error for a neural model that is not there, saying what to do instead.
+
+    Parameters
+    ----------
+    model : str
+        A zoo model name (``models/<name>/model.keras``) or a ``.keras`` path.
+
+    Returns
+    -------
+    MissingModel
+        Its message names the missing file and either the trained neural models to
+        choose from, or (for a ``.keras`` path) the files that must sit beside it.
+    """
+    if model.endswith(".keras"):
+        path = Path(model)
+        if not path.is_file():
+            return MissingModel(f"{path} not found")
+        return MissingModel(f"{path}: classes.json and spec.json must sit beside it "
+                            "(as in models/<name>/, written by the train stage)")
+    trained = sorted(f.parent.name for f in paths.MODELS.glob("*/model.keras"))
+    if model.startswith("xgb_") or paths.booster_file(model).exists():
+        hint = ("XGBoost models have no feature maps: they classify embeddings, not images; "
+                "name a neural model")
+    else:
+        hint = f"no trained model named {model!r}; a zoo model of params.yaml is built by " \
+               f"`dvc repro train@{model}` (or `dvc pull`)"
+    return MissingModel(f"{paths.keras_model_file(model)} not found: {hint}; trained neural "
+                        f"models: {', '.join(trained) or 'none (run `dvc repro`)'}")
+
+
 def load_role_image(role: str, source: str) -> np.ndarray:
     """:func:`artstyle.images.load_image_source`, its errors naming the image's role.
 
@@ -83,10 +114,7 @@ def build_backbone(backbone: str, *, weights: str | Path | None, layers: Backbon
         name = backbone[4:]
         model = paths.keras_model_file(name)
         if not model.exists():
-            hint = ("XGBoost models have no feature maps; name a neural model such as "
-                    "best_cnn" if paths.booster_file(name).exists() or name.startswith("xgb_")
-                    else f"run `dvc repro train@{name}`")
-            raise MissingModel(f"{model} not found: {hint}")
+            raise missing_model(name)
         return FeatureExtractor.from_model(model, content_layers=layers.content_layers or None,
                                            style_layers=layers.style_layers or None)
     raise ValueError(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
@@ -175,7 +203,6 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
         ``peak_memory_mb`` included).
     """
     from artstyle.config import BaseParams, load_params
-    from artstyle.nst import save_panel, stylize
 
     params = load_params(params_file) if Path(params_file).exists() else None
     settings = params.stylize if params is not None else StylizeParams()
@@ -186,6 +213,8 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     check_blend_weights(blend_weights, len(styles))
     content_img = load_role_image("content", content)
     style_imgs = [load_role_image("style", s) for s in styles]
+    from artstyle.nst import save_panel, stylize   # TensorFlow: only once the inputs are good
+
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
     result = stylize(content_img, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
                      extractor=extractor, settings=transfer, weights=layers, seed=seed,
