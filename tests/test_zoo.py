@@ -125,3 +125,20 @@ def test_vgg19_preprocessing_layer_equals_keras_preprocess_input():
     expected = keras.applications.vgg19.preprocess_input(x.copy())
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
     assert model.get_layer("vgg19_preprocess").trainable is False
+
+
+def test_vgg19_preprocessing_layer_leaves_the_layer_seeds_alone():
+    """Building the layer draws nothing from Python's ``random``, which Keras uses for the
+    default seed of every unseeded initialiser: the layers built after it (the transfer
+    model's head) get the same initial weights with or without it, so adding it did not
+    change the seeded training run (vgg19_transfer's sample metrics equal those before)."""
+    import random
+
+    import keras
+
+    from artstyle.models.vgg19 import vgg_preprocess_layer
+
+    keras.utils.set_random_seed(3)
+    before = random.getstate()
+    vgg_preprocess_layer(keras.Input((None, None, 3)))
+    assert random.getstate() == before

@@ -107,11 +107,15 @@ def vgg_preprocess_layer(inputs, name: str = "vgg19_preprocess"):
     KerasTensor, shape (batch, H, W, 3)
         BGR minus the ImageNet channel means.
     """
-    layer = keras.layers.Conv2D(3, 1, name=name, trainable=False)
-    outputs = layer(inputs)
     kernel = np.zeros((1, 1, 3, 3), np.float32)
     for out_channel, in_channel in enumerate((2, 1, 0)):   # BGR out of RGB
         kernel[0, 0, in_channel, out_channel] = 1.0
+    # Zero initialisers, not Keras' default Glorot: a random initialiser without a seed
+    # draws one number from Python's ``random`` when it is created, which shifts the
+    # default seed of every layer built after it (a different training run).
+    layer = keras.layers.Conv2D(3, 1, name=name, trainable=False,
+                                kernel_initializer="zeros", bias_initializer="zeros")
+    outputs = layer(inputs)
     layer.set_weights([kernel, -np.asarray(IMAGENET_MEAN_BGR, np.float32)])
     return outputs
 
