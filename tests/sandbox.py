@@ -190,6 +190,14 @@ def tiny_params(raw: dict, weights: Path) -> dict:
         raw["stylize"].update(max_evaluations=2, max_side=32)
     for spec in raw.get("style_models", {}).values():
         spec.update(C=[1.0], max_iter=200)
+    # One member where the real params list several that run the same code: each stage is
+    # a process that starts TensorFlow (10-20 s on 2 cores). The style member kept is the
+    # one with patches (patch voting), the ensemble mixes it with a neural member.
+    raw["boost"]["sources"] = ["best_cnn"]
+    raw["style_features"] = {"vgg19_stats_patches": raw["style_features"]["vgg19_stats_patches"]}
+    raw["style_models"] = {"style_patches": raw["style_models"]["style_patches"]}
+    raw["ensembles"] = {"style_ensemble": {**raw["ensembles"]["style_ensemble"],
+                                          "members": ["style_patches", "best_cnn"]}}
     return raw
 
 
