@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe-steps", type=int, default=500)
     parser.add_argument("--scales", type=float, nargs="+", default=None,
                         help="ours: coarse-to-fine scales ending in 1.0, e.g. 0.25 0.5 1 for 512 px "
-                             "and more (default: the schema's, one scale); the budget is split "
+                             "and more (default: the schema's, auto: halved down to 256 px); the budget is split "
                              "in proportion to 1/scale")
     parser.add_argument("--ours-max-evaluations", "--ours-max-iterations", type=int, default=400,
                         help="cap on our loss evaluations (over all scales); ours stops as soon as "
@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip run (d): our optimiser over the pixels (fourier_exponent=0)")
     parser.add_argument("--skip-automatic-gradients", action="store_true",
                         help="skip run (e): our optimiser with TensorFlow's automatic gradients")
+    parser.add_argument("--one-scale", action="store_true",
+                        help="also run ours at one full-resolution scale, to show what the "
+                             "coarse-to-fine scales gain (where they are more than one)")
     parser.add_argument("--speedup-goal", type=float, default=5.0)
     parser.add_argument("--quality", action="store_true",
                         help="instead: one run with ALL library defaults (weights, evaluations) "
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         stylize,
     )
     from artstyle.nst.inputs import prepare_images
+    from artstyle.nst.optimise import auto_scales
 
     if not args.random_weights and not args.weights.is_file():
         print(f"VGG19 weights not found: {args.weights} (run the 'pretrained' stage, or pass "
@@ -189,20 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     recipe = run_recipe(reference_extractor, content, style, args.max_side, args.recipe_steps)
     target = recipe["final_loss"]
 
-    scales = args.scales or DEFAULTS.scales or [1.0]
+    if args.scales:
+        scales = args.scales
+    elif DEFAULTS.scales == "auto":  # as stylize() works them out for this output size
+        scales = auto_scales(max(content_w.shape[:2]))
+    else:
+        scales = DEFAULTS.scales or [1.0]
     # Our default optimiser, scales and start image; the budget (a total over the scales)
     # is raised so that it can reach the target, and it stops as soon as it does at the
     # final (full-resolution) scale.
     budget = max(args.ours_max_evaluations, len(scales))
 
     def reached(record: dict) -> bool:
-        return record["scale"] == scales[-1] and record["total"] <= target
+        return record["scale"] == 1.0 and record["total"] <= target
 
-    def run_ours(init: str, fourier_exponent: float = DEFAULTS.fourier_exponent, ex=extractor):
+    def run_ours(init: str, fourier_exponent: float = DEFAULTS.fourier_exponent, ex=extractor,
+                 scales: list[float] = scales):
         logger.info("ours: %s, scales %s, init %s, Fourier exponent %g, %s gradient", DEFAULTS.optimizer,
                     scales, init, fourier_exponent, "hand-written" if ex.fast_gradient else "automatic")
-        settings = TransferParams(max_side=args.max_side, max_evaluations=budget, init=init,
-                                  fourier_exponent=fourier_exponent,
+        settings = TransferParams(max_side=args.max_side, max_evaluations=max(budget, len(scales)),
+                                  init=init, fourier_exponent=fourier_exponent,
                                   scales=scales if len(scales) > 1 else [])
         result = stylize(content, style, extractor=ex, settings=settings, weights=TUTORIAL_WEIGHTS,
                          callback=reached)
@@ -219,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["ours, pixels"] = run_ours(DEFAULTS.init, fourier_exponent=0.0)
     if not args.skip_automatic_gradients and extractor.fast_gradient:
         runs["ours, automatic gradients"] = run_ours(DEFAULTS.init, ex=reference_extractor)
+    if args.one_scale and len(scales) > 1:  # (f) what coarse-to-fine gains
+        runs["ours, one scale"] = run_ours(DEFAULTS.init, scales=[1.0])
     load1 = os.getloadavg()[0]
     ours = runs["ours"]
 
@@ -288,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         **{key: {**runs[name].summary(), "seconds_to_target": t_runs[name], "speedup": speedups[name],
                  "history": runs[name].history}
            for name, key in (("ours, pixels", "ours_pixels"), ("ours, content init", "ours_content_init"),
-                             ("ours, automatic gradients", "ours_automatic_gradients"))
+                             ("ours, automatic gradients", "ours_automatic_gradients"),
+                             ("ours, one scale", "ours_one_scale"))
            if name in runs},
         "speedup": speedup, "goal": args.speedup_goal, "met": speedup >= args.speedup_goal,
         "load_average": [load0, load1], "cpus": os.cpu_count(), "random_weights": weights is None,

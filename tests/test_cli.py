@@ -53,6 +53,8 @@ def test_stylize_refuses_an_output_under_a_file(workdir, capsys):
     ("--max-side", "-5", "--max-side: Input should be greater than or equal to 16"),
     ("--max-evaluations", "0", "--max-evaluations: Input should be greater than 0"),
     ("--scales", "1.0 0.5", "--scales"),
+    ("--scales", "half 1", "--scales: numbers increasing to 1.0, or auto alone; got half 1.0"),
+    ("--scales", "auto 1", "--scales: numbers increasing to 1.0, or auto alone; got auto 1.0"),
     ("--style-weight", "-1", "--style-weight: Input should be greater than or equal to 0"),
 ])
 def test_stylize_validates_options_as_params_are(workdir, capsys, option, value, expected):

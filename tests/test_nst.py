@@ -38,6 +38,7 @@ from artstyle.nst.inputs import keep_colours, match_colour, prepare_images, rgb_
 from artstyle.nst.optimise import (
     OutputTooLarge,
     _split_budget,
+    auto_scales,
     check_memory,
     estimate_memory_mb,
 )
@@ -575,7 +576,8 @@ def test_transfer_params_accept_every_init_and_coarse_to_fine_scales():
     assert INITS == ("colour_matched", "content", "noise")
     assert [TransferParams(init=init).init for init in INITS] == list(INITS)
     assert TransferParams(scales=[0.25, 0.5, 1.0]).scales == [0.25, 0.5, 1.0]
-    assert TransferParams().scales == []  # one scale
+    assert TransferParams().scales == "auto"  # halve down to 256 px (auto_scales)
+    assert TransferParams(scales=[]).scales == []  # one scale
     assert issubclass(ValidationError, ValueError)
 
 
@@ -714,6 +716,28 @@ def test_budget_goes_mostly_to_the_coarse_scales():
     assert _split_budget(3, [0.25, 0.5, 1.0]) == [1, 1, 1]
     assert _split_budget(40, [1.0]) == [40]
     assert sum(_split_budget(7, [0.1, 1.0])) == 7 and min(_split_budget(7, [0.1, 1.0])) >= 1
+
+
+def test_auto_scales_halve_down_to_256_px():
+    assert auto_scales(128) == auto_scales(256) == [1.0]
+    assert auto_scales(257) == auto_scales(512) == [0.5, 1.0]
+    assert auto_scales(1024) == auto_scales(868) == [0.25, 0.5, 1.0]
+    assert auto_scales(2048) == [0.125, 0.25, 0.5, 1.0]
+    assert auto_scales(1024, max_stages=2) == [0.5, 1.0]   # at least one evaluation each
+    assert auto_scales(1024, coarsest_side=512) == [0.5, 1.0]
+
+
+def test_auto_scales_follow_the_output_not_the_photo(tiny_extractor):
+    """``scales: auto`` is worked out from the output's side: the photo is reduced to
+    ``max_side`` (never enlarged), then halved down to 256 px."""
+    content = _smooth_image(300, 500, seed=31)
+    big = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
+                  settings=TransferParams(max_evaluations=3, max_side=1024))
+    assert big.extra["scales"] == [0.5, 1.0] and big.extra["budgets"] == [2, 1]
+    assert big.image.shape == (300, 500, 3)
+    small = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
+                    settings=TransferParams(max_evaluations=3, max_side=200))
+    assert small.extra["scales"] == [1.0] and small.image.shape == (120, 200, 3)
 
 
 def test_each_stage_keeps_the_content_aspect_ratio(tiny_extractor):

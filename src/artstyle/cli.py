@@ -8,7 +8,7 @@ Examples
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
     artstyle stylize photo.jpg style.png -o out.png --preserve-colors --seed 7
     artstyle stylize photo.jpg a.jpg b.jpg --blend-weights 0.7 0.3 -o out.png
-    artstyle stylize photo.jpg style.png -o big.png --max-side 1024 --scales 0.25 0.5 1
+    artstyle stylize photo.jpg style.png -o big.png --max-side 1024   # scales auto: 0.25 0.5 1
     artstyle classify painting.jpg other.png paintings/ --model vgg19_transfer --top 5
     artstyle classify paintings/ --csv > movements.csv
     artstyle explain painting.jpg --model best_cnn -o out/painting_explained.png
@@ -39,6 +39,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _scale(text: str) -> float | str:
+    """One ``--scales`` value: a number, else the text (checked by :func:`_scales`)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _scales(values: list[float | str] | None) -> list[float] | str | None:
+    """``--scales``: numbers (checked as params are), or ``auto`` alone."""
+    if values is None or all(isinstance(v, float) for v in values):
+        return values
+    if values == ["auto"]:
+        return "auto"
+    raise ArtstyleError(f"--scales: numbers increasing to 1.0, or auto alone; got "
+                        f"{' '.join(str(v) for v in values)}")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="artstyle", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -52,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
     s.add_argument("--max-evaluations", type=int, default=None,
                    help="loss-and-gradient evaluations (default from params)")
-    s.add_argument("--scales", type=float, nargs="+", default=None,
-                   help="coarse-to-fine image scales ending in 1.0, e.g. 0.5 1.0")
+    s.add_argument("--scales", type=_scale, nargs="+", default=None,
+                   help="coarse-to-fine image scales ending in 1.0, e.g. 0.5 1.0; 'auto' "
+                        "(default from params): halve down to 256 px (0.25 0.5 1 at 1024 px)")
     s.add_argument("--optimizer", choices=["lbfgs", "adam"], default=None)
     s.add_argument("--learning-rate", type=float, default=None, help="Adam's step (0-1 units)")
     s.add_argument("--init", choices=INITS, default=None,
@@ -290,7 +309,8 @@ def _stylize(args: argparse.Namespace) -> int:
                         blend_weights=args.blend_weights, seed=args.seed,
                         overrides={"max_side": args.max_side,
                                    "max_evaluations": args.max_evaluations,
-                                   "scales": args.scales, "learning_rate": args.learning_rate,
+                                   "scales": _scales(args.scales),
+                                   "learning_rate": args.learning_rate,
                                    "optimizer": args.optimizer, "init": args.init,
                                    "fourier_exponent": args.fourier_exponent,
                                    "preserve_colors": args.preserve_colors,

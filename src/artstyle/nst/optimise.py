@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from artstyle.config import LossWeights, TransferParams
+from artstyle.config import AUTO_COARSEST_SIDE, LossWeights, TransferParams
 from artstyle.errors import ArtstyleError
 from artstyle.images import as_rgb_uint8
 from artstyle.nst.extractor import FeatureExtractor
@@ -178,6 +178,36 @@ class _Tracker:
 LBFGS_FIRST_STEP = 0.05
 #: L-BFGS memory (number of correction pairs).
 LBFGS_MEMORY = 20
+
+
+def auto_scales(side: int, coarsest_side: int = AUTO_COARSEST_SIDE,
+                max_stages: int | None = None) -> list[float]:
+    """The coarse-to-fine scales of ``scales: auto`` for an output whose longest side is ``side``.
+
+    Halves from the output (scale 1.0) while the stage's longest side is above
+    ``coarsest_side``, as the multi-resolution recipes for neural-style do (optimise small,
+    upsample, refine): 256 px or less -> ``[1.0]``, 512 -> ``[0.5, 1.0]``,
+    1024 (or 868) -> ``[0.25, 0.5, 1.0]``.
+
+    Parameters
+    ----------
+    side : int
+        Longest side of the output in px (>= 1).
+    coarsest_side : int
+        The coarsest stage's longest side is at most this (px), default
+        :data:`artstyle.config.AUTO_COARSEST_SIDE`.
+    max_stages : int, optional
+        At most this many stages (the finest ones): one evaluation per stage at least.
+
+    Returns
+    -------
+    list of float
+        Increasing scales ending in 1.0.
+    """
+    scales = [1.0]
+    while side * scales[0] > coarsest_side and (max_stages is None or len(scales) < max_stages):
+        scales.insert(0, scales[0] / 2)
+    return scales
 
 
 def _split_budget(total: int, scales: Sequence[float]) -> list[int]:
@@ -522,7 +552,11 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     if on_divergence not in ("recover", "raise"):
         raise ValueError(f"on_divergence must be 'recover' or 'raise'; got {on_divergence!r}")
     optimizer, init, max_side = settings.optimizer, settings.init, settings.max_side
-    scales = [float(s) for s in settings.scales] or [1.0]
+    if settings.scales == "auto":
+        side = min(max(content.shape[:2]), max_side)   # the photo is never enlarged
+        scales = auto_scales(side, max_stages=settings.max_evaluations)
+    else:
+        scales = [float(s) for s in settings.scales] or [1.0]
     budgets = _split_budget(settings.max_evaluations, scales)
     limit_mb = (settings.memory_limit_mb if settings.memory_limit_mb is not None
                 else available_memory_mb())
