@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ SHARED = REPO_ROOT.parent / "shared"
 
 # Names of the after-build jobs this session needs; absent: no selected test uses the pipeline.
 _JOBS_NEEDED = pytest.StashKey[list]()
+_SESSION = pytest.StashKey["_Session"]()
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +74,7 @@ class _Session:
         # Keras is not thread-safe: the weights are written here, before any thread starts.
         weights = sandbox.write_random_vgg19(root / "vgg19_random.weights.h5")
         self._baseline: TinyPipeline | BaseException | None = None
+        self.baseline_seconds: float | None = None
         self._baseline_ready = threading.Event()
         self.build = Background("building the tiny pipeline", self._build, root, weights)
         # Every other dvc run yields the CPU to the build (the tests in this process do
@@ -86,6 +89,7 @@ class _Session:
     def _build(self, root: Path, weights: Path) -> TinyPipeline:
         def on_baseline(pipeline: TinyPipeline) -> None:
             self._baseline = pipeline
+            self.baseline_seconds = time.monotonic() - self.build.started
             self._baseline_ready.set()
 
         try:
@@ -104,6 +108,17 @@ class _Session:
                      workdir: Path) -> Any:
         return fn(self.baseline() if baseline else self.build.result(), workdir)
 
+    def timeline(self) -> str:
+        """When the build's steps and the after-build jobs ended, in seconds from its start."""
+        def at(job: Background) -> str:
+            return "not finished" if job.finished is None else f"{job.finished - t0:.0f} s"
+
+        t0 = self.build.started
+        parts = [f"baseline {self.baseline_seconds:.0f} s" if self.baseline_seconds else
+                 "baseline not finished", f"whole pipeline {at(self.build)}"]
+        parts += [f"{name} {at(job)}" for name, job in self.jobs.items()]
+        return "tiny pipeline, seconds from its start: " + ", ".join(parts)
+
     def stop(self) -> None:
         sandbox.default_nice = self._nice_before
         sandbox.stop_all_dvc()
@@ -119,8 +134,16 @@ def _pipeline_session(request, tmp_path_factory):
         yield None
         return
     session = _Session(tmp_path_factory, jobs)
+    request.config.stash[_SESSION] = session
     yield session
     session.stop()  # normally all done; after a failure or Ctrl-C, stop what still runs
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """One line: when the tiny pipeline's build and jobs ended (what ``make test`` waits on)."""
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        terminalreporter.write_line(session.timeline())
 
 
 def _started(session: _Session | None, name: str) -> _Session:

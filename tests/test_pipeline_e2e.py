@@ -43,7 +43,7 @@ def test_full_pipeline_runs_every_stage(tiny_pipeline, pipeline_copy):
     repo = pipeline_copy()
     table = (repo / "reports" / "models.md").read_text()
     assert "synthetic" in table
-    for name in ["baseline_cnn", "best_cnn", "balanced_cnn", "vgg19_transfer", "grid_u8_d0.5",
+    for name in ["baseline_cnn", "best_cnn", "vgg19_transfer", "grid_u8_d0.5",
                  "xgb_best_cnn", "style_patches", "style_ensemble"]:
         assert f"| {name} " in table, name
         assert (repo / "reports" / "eval" / name / "confusion.png").stat().st_size > 1000

@@ -405,3 +405,23 @@ def test_nfd_class_and_artist_folders_are_read_as_nfc(tmp_path):
     manifest = pd.read_csv(tmp_path / "prepared" / "manifest.csv", keep_default_na=False)
     assert set(manifest["class"]) == {"Baroque", "R\u00e9alisme"}
     assert set(manifest["artist"]) == {"", "Jean-Fran\u00e7ois Millet"}
+
+
+def test_undersample_keeps_the_smallest_class_count_of_each_class():
+    """The study's balancing (``balance: undersample``): every class cut to the smallest
+    one's count, a seeded choice, pixels still with their own label and id."""
+    from artstyle.data.dataset import Split, undersample
+
+    labels = np.array([0] * 7 + [1] * 3 + [2] * 5)
+    images = np.zeros((15, 2, 2, 3), np.uint8)
+    images[:, 0, 0, 0] = np.arange(15)                # each image knows its row
+    split = Split(images, labels, np.array([f"id{i}" for i in range(15)]))
+    cut = undersample(split, seed=0)
+    assert sorted(np.bincount(cut.labels).tolist()) == [3, 3, 3]
+    rows = cut.images[:, 0, 0, 0].astype(int)
+    np.testing.assert_array_equal(labels[rows], cut.labels)
+    assert cut.ids.tolist() == [f"id{r}" for r in rows]
+    assert sorted(rows[cut.labels == 1].tolist()) == [7, 8, 9]   # the smallest class whole
+    again = undersample(split, seed=0)
+    np.testing.assert_array_equal(again.images, cut.images)
+    assert undersample(split, seed=1).ids.tolist() != cut.ids.tolist()

@@ -184,9 +184,22 @@ def _photo(tmp_path: Path) -> Path:
 
 
 def _set_slider(page, elem_id: str, value: int) -> None:
+    """Type ``value`` into a slider's number box until the slider itself shows it: a tab
+    whose page is still starting can drop the first typing (a re-paint then ran with the
+    page's starting values, 256 px and 100 evaluations, and outlasted the wait)."""
+    from playwright.sync_api import expect
+
     box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
+    slider = page.locator(f"#{elem_id} input[type=range]")
+    for attempt in range(10):
+        box.fill(str(value))
+        box.press("Enter")
+        try:
+            expect(slider).to_have_value(str(value), timeout=3000)
+            return
+        except AssertionError:
+            if attempt == 9:
+                raise
 
 
 def _start_repaint(page, side: int = 128, evaluations: int = 20) -> None:
@@ -258,6 +271,7 @@ def test_two_repaints_at_once_both_finish(browser, server, shots):
         tab = context.new_page()
         tab.set_default_timeout(_ROLE_WAIT_MS)
         tab.goto(server.url)
+        tab.get_by_role("tab", name="Classify").wait_for()
         tabs.append(tab)
     memory, done = [], threading.Event()
 
