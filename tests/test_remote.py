@@ -4,10 +4,8 @@ The pipeline is built once per session (``conftest.py``), in a committed copy of
 repository with tiny params; its first step, ``dvc repro evaluate@baseline_cnn``
 (``tiny_baseline``), runs download, prepare, pretrained (random VGG19 weights from a
 local file, no network), train@baseline_cnn and evaluate@baseline_cnn, and commits
-``dvc.lock`` and the Git-tracked reports (metrics, plots, ``cache: false`` outputs). As soon
-as that is built, each round trip runs in the background (``after_build``) in its own copy;
-the test then compares the pulled model. For each remote kind (a local/network folder, and
-SSH served by a real OpenSSH server on
+``dvc.lock`` and the Git-tracked reports (metrics, plots, ``cache: false`` outputs). Each
+test works in its own copy of that state. For each remote kind (a local/network folder, and SSH served by a real OpenSSH server on
 127.0.0.1 with key-based login, through dvc-ssh) the test
 
 1. configures the remote (URL committed, key file in ``.dvc/config.local``) and
@@ -29,7 +27,6 @@ The SSH case skips (with the reason) where no ``sshd`` can be installed, unless
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -41,7 +38,7 @@ import numpy as np
 import pytest
 import sshd
 import yaml
-from sandbox import after_build, copy_pipeline, git, ran_stages, run_dvc
+from sandbox import git, ran_stages, run_dvc
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +131,37 @@ def predict_test_split(repo: Path, input_size: int) -> tuple[np.ndarray, np.ndar
     return predict_proba(model, test.images, input_size), test.labels
 
 
-# --------------------------------------------------------------------------- the round trips
+# --------------------------------------------------------------------------- fixtures
+
+
+@dataclass(frozen=True)
+class Built:
+    """The session's built baseline and what its baseline CNN predicts."""
+
+    env: dict[str, str]        # extra environment for dvc
+    input_size: int
+    probabilities: np.ndarray  # the original model on the original test images
+    labels: np.ndarray
+
+
+@pytest.fixture(scope="module")
+def built(tiny_baseline) -> Built:
+    assert ran_stages(tiny_baseline.repro_outputs[0]) == {
+        "download", "prepare", "pretrained", "train@baseline_cnn", TARGET}
+    input_size = tiny_baseline.params["models"]["baseline_cnn"]["input_size"]
+    probabilities, labels = predict_test_split(tiny_baseline.repo, input_size)  # reads only
+    return Built(tiny_baseline.env, input_size, probabilities, labels)
+
+
+@pytest.fixture(scope="module")
+def ssh_server(tmp_path_factory):
+    try:
+        with sshd.running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+            yield server
+    except sshd.SSHDUnavailable as exc:
+        if os.environ.get("ARTSTYLE_REQUIRE_SSHD") == "1":
+            pytest.fail(f"ARTSTYLE_REQUIRE_SSHD=1 but no sshd: {exc}")
+        pytest.skip(f"SSH remote not tested: {exc}")
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,17 @@ class Remote:
     storage_dir: Path                # where the objects land on this machine's disk
     local_options: dict[str, str]    # per-machine settings (credentials): config.local
     server_log: Path | None = None   # sshd's log, to prove the transfers went over SSH
+
+
+@pytest.fixture(params=["local", "ssh"])
+def remote(request, tmp_path) -> Remote:
+    storage = tmp_path / f"{request.param}-storage"
+    if request.param == "local":
+        return Remote("local", str(storage), storage, {})
+    server: sshd.SSHServer = request.getfixturevalue("ssh_server")
+    storage.mkdir()
+    return Remote("ssh", server.url(storage), storage, {"keyfile": str(server.client_key)},
+                  server_log=server.state_dir / "sshd.log")
 
 
 def configure_local(repo: Path, remote: Remote, env: dict[str, str]) -> None:
@@ -159,125 +197,72 @@ def fresh_clone(src: Path, dst: Path, remote: Remote, env: dict[str, str]) -> Pa
     return dst
 
 
-@dataclass(frozen=True)
-class RoundTrip:
-    """What a round trip left for the test: the pushing repository and the two clones."""
-
-    repo: Path
-    clone: Path           # pulled everything
-    broken: Path          # pulled with an object missing, then again after the repair
-    skipped: str | None = None  # why it did not run (no sshd here)
-
-
-def round_trip(pipeline, workdir: Path, kind: str) -> RoundTrip:
-    """Steps 1-3 of the module docstring with DVC and files only (no Keras: this runs in a
-    background thread, ``after_build``); the test then compares the pulled model's
-    predictions."""
-    env = pipeline.env
-    with contextlib.ExitStack() as stack:
-        storage = workdir / f"{kind}-storage"
-        if kind == "local":
-            remote = Remote("local", str(storage), storage, {})
-        else:
-            try:
-                server = stack.enter_context(sshd.running_sshd(workdir / "sshd"))
-            except sshd.SSHDUnavailable as exc:
-                return RoundTrip(workdir, workdir, workdir, skipped=str(exc))
-            storage.mkdir()
-            remote = Remote("ssh", server.url(storage), storage, {"keyfile": str(server.client_key)},
-                            server_log=server.state_dir / "sshd.log")
-        repo = copy_pipeline(pipeline.repo, workdir / "repo")
-
-        # 1. the remote: URL committed for the team, credentials in config.local; push
-        run_dvc(repo, "remote", "add", "--force", "-d", "storage", remote.url, env=env)
-        configure_local(repo, remote, env)
-        git(repo, "add", ".dvc/config")
-        git(repo, "commit", "-qm", f"{remote.kind} remote")
-        assert "config.local" not in git(repo, "ls-files", ".dvc")
-        pushed = run_dvc(repo, "push", env=env).stdout
-        expected = expected_objects(repo)
-        assert f"{len(expected)} files pushed" in pushed, pushed
-        assert stored_objects(remote.storage_dir) == set(expected)
-        n_raw = sum(1 for p in (repo / "data" / "raw").rglob("*") if p.is_file())
-        assert sum(1 for what in expected.values() if what.startswith("data/raw/")) == n_raw > 0
-        if remote.server_log is not None:
-            log = remote.server_log.read_text()
-            assert "Accepted publickey for" in log and "subsystem 'sftp'" in log, log[-2000:]
-        cloud = run_dvc(repo, "status", "--cloud", "-d", TARGET, "--json", env=env)
-        assert json.loads(cloud.stdout or "{}") == {}, cloud.stdout
-        assert not_in_remote(repo, env) == []
-
-        # 2. a fresh clone pulls everything: up to date, identical files
-        clone = fresh_clone(repo, workdir / "clone", remote, env)
-        assert not any((clone / out).exists() for out in CACHED_OUTPUTS)
-        run_dvc(clone, "pull", "-d", TARGET, env=env)
-        status = run_dvc(clone, "status", "-d", TARGET, env=env)
-        assert "Data and pipelines are up to date." in status.stdout, status.stdout
-        assert json.loads(run_dvc(clone, "status", "-d", TARGET, "--json", env=env).stdout) == {}
-        for out in CACHED_OUTPUTS:
-            assert tree_digest(clone / out) == tree_digest(repo / out), out
-
-        # 3. an object lost from the remote: pull fails naming it; a push repairs the remote
-        lost = model_file_md5(repo)
-        object_path(remote.storage_dir, lost).unlink()
-        broken = fresh_clone(repo, workdir / "clone-broken", remote, env)
-        pull = run_dvc(broken, "pull", "-d", TARGET, check=False, env=env)
-        output = pull.stdout + pull.stderr
-        assert pull.returncode != 0, output
-        assert lost in output and "failed to pull data from the cloud" in output, output
-        assert not (broken / MODEL_FILE).exists()
-        # `dvc data status --not-in-remote --granular` names the file, in any checkout
-        assert not_in_remote(broken, env) == not_in_remote(repo, env) == [MODEL_FILE]
-
-        # The README's repair from a checkout that still has the file: push again. DVC
-        # 3.x's push trusts a directory whose .dir manifest is on the remote and uploads
-        # nothing (treeverse/dvc#11011, #7532); then delete that manifest on the remote and
-        # push once more. Only the outcome is checked, so a DVC that fixes this still passes.
-        run_dvc(repo, "push", env=env)
-        if not object_path(remote.storage_dir, lost).exists():
-            object_path(remote.storage_dir, lock_md5(repo, "models/baseline_cnn")).unlink()
-            repaired = run_dvc(repo, "push", env=env).stdout
-            assert "2 files pushed" in repaired, repaired  # model.keras and the manifest
-        assert stored_objects(remote.storage_dir) == set(expected)
-        assert not_in_remote(repo, env) == []
-        run_dvc(broken, "pull", "-d", TARGET, env=env)
-        assert sha256(broken / MODEL_FILE) == sha256(repo / MODEL_FILE)
-        return RoundTrip(repo, clone, broken)
-
-
-@after_build(baseline=True)
-def round_trip_local(pipeline, workdir: Path) -> RoundTrip:
-    return round_trip(pipeline, workdir, "local")
-
-
-@after_build(baseline=True)
-def round_trip_ssh(pipeline, workdir: Path) -> RoundTrip:
-    return round_trip(pipeline, workdir, "ssh")
-
-
 # --------------------------------------------------------------------------- the test
 
 
-@pytest.mark.parametrize("kind", ["local", "ssh"])
-def test_push_pull_roundtrip_and_missing_object(tiny_baseline, pipeline_job, kind):
-    assert ran_stages(tiny_baseline.repro_outputs[0]) == {
-        "download", "prepare", "pretrained", "train@baseline_cnn", TARGET}
-    done: RoundTrip = pipeline_job(f"round_trip_{kind}")
-    if done.skipped:
-        if os.environ.get("ARTSTYLE_REQUIRE_SSHD") == "1":
-            pytest.fail(f"ARTSTYLE_REQUIRE_SSHD=1 but no sshd: {done.skipped}")
-        pytest.skip(f"SSH remote not tested: {done.skipped}")
-    # The pulled model predicts exactly what the original does on the pulled test images,
-    # and reproduces the committed test accuracy.
-    input_size = tiny_baseline.params["models"]["baseline_cnn"]["input_size"]
-    expected, expected_labels = predict_test_split(tiny_baseline.repo, input_size)  # reads only
-    probabilities, labels = predict_test_split(done.clone, input_size)
-    assert probabilities.shape == expected.shape and len(labels) > 0
-    np.testing.assert_array_equal(probabilities, expected)
-    np.testing.assert_array_equal(labels, expected_labels)
-    committed = json.loads((done.clone / EVAL_METRICS).read_text())["test"]
+def test_push_pull_roundtrip_and_missing_object(built, baseline_copy, remote, tmp_path):
+    repo, env = baseline_copy(), built.env
+
+    # 1. the remote: URL committed for the team, credentials in config.local; push
+    run_dvc(repo, "remote", "add", "--force", "-d", "storage", remote.url, env=env)
+    configure_local(repo, remote, env)
+    git(repo, "add", ".dvc/config")
+    git(repo, "commit", "-qm", f"{remote.kind} remote")
+    assert "config.local" not in git(repo, "ls-files", ".dvc")
+    pushed = run_dvc(repo, "push", env=env).stdout
+    expected = expected_objects(repo)
+    assert f"{len(expected)} files pushed" in pushed, pushed
+    assert stored_objects(remote.storage_dir) == set(expected)
+    n_raw = sum(1 for p in (repo / "data" / "raw").rglob("*") if p.is_file())
+    assert sum(1 for what in expected.values() if what.startswith("data/raw/")) == n_raw > 0
+    if remote.server_log is not None:
+        log = remote.server_log.read_text()
+        assert "Accepted publickey for" in log and "subsystem 'sftp'" in log, log[-2000:]
+    cloud = run_dvc(repo, "status", "--cloud", "-d", TARGET, "--json", env=env)
+    assert json.loads(cloud.stdout or "{}") == {}, cloud.stdout
+    assert not_in_remote(repo, env) == []
+
+    # 2. a fresh clone pulls everything: up to date, identical files, same predictions
+    clone = fresh_clone(repo, tmp_path / "clone", remote, env)
+    assert not any((clone / out).exists() for out in CACHED_OUTPUTS)
+    run_dvc(clone, "pull", "-d", TARGET, env=env)
+    status = run_dvc(clone, "status", "-d", TARGET, env=env)
+    assert "Data and pipelines are up to date." in status.stdout, status.stdout
+    assert json.loads(run_dvc(clone, "status", "-d", TARGET, "--json", env=env).stdout) == {}
+    for out in CACHED_OUTPUTS:
+        assert tree_digest(clone / out) == tree_digest(repo / out), out
+    probabilities, labels = predict_test_split(clone, built.input_size)
+    assert probabilities.shape == built.probabilities.shape and len(labels) > 0
+    np.testing.assert_array_equal(probabilities, built.probabilities)
+    np.testing.assert_array_equal(labels, built.labels)
+    committed = json.loads((clone / EVAL_METRICS).read_text())["test"]
     assert committed["n"] == len(labels)
     assert float(np.mean(probabilities.argmax(axis=1) == labels)) == pytest.approx(
         committed["accuracy"], abs=1e-12)
-    for path in (done.repo, done.clone, done.broken):  # keep the session's disk use down
-        shutil.rmtree(path, ignore_errors=True)
+
+    # 3. an object lost from the remote: pull fails naming it; a push repairs the remote
+    lost = model_file_md5(repo)
+    object_path(remote.storage_dir, lost).unlink()
+    broken = fresh_clone(repo, tmp_path / "clone-broken", remote, env)
+    pull = run_dvc(broken, "pull", "-d", TARGET, check=False, env=env)
+    output = pull.stdout + pull.stderr
+    assert pull.returncode != 0, output
+    assert lost in output and "failed to pull data from the cloud" in output, output
+    assert not (broken / MODEL_FILE).exists()
+    # `dvc data status --not-in-remote --granular` names the file, in any checkout
+    assert not_in_remote(broken, env) == not_in_remote(repo, env) == [MODEL_FILE]
+
+    # The README's repair from a checkout that still has the file: push again. DVC
+    # 3.x's push trusts a directory whose .dir manifest is on the remote and uploads
+    # nothing (treeverse/dvc#11011, #7532); then delete that manifest on the remote and
+    # push once more. Only the outcome is checked, so a DVC that fixes this still passes.
+    run_dvc(repo, "push", env=env)
+    if not object_path(remote.storage_dir, lost).exists():
+        object_path(remote.storage_dir, lock_md5(repo, "models/baseline_cnn")).unlink()
+        repaired = run_dvc(repo, "push", env=env).stdout
+        assert "2 files pushed" in repaired, repaired  # model.keras and the manifest
+    assert stored_objects(remote.storage_dir) == set(expected)
+    assert not_in_remote(repo, env) == []
+    run_dvc(broken, "pull", "-d", TARGET, env=env)
+    assert sha256(broken / MODEL_FILE) == sha256(repo / MODEL_FILE)
+    shutil.rmtree(clone)  # keep the session's disk use down (each clone holds ~90 MB)
