@@ -19,6 +19,7 @@ Not a test: figures depend on the machine; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -51,7 +52,8 @@ def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None) ->
         raw["pretrained"]["local_path"] = str(weights)
     for features in raw.get("style_features", {}).values():
         # chosen on painting91-mini's validation split (docs/models.md); the sample uses 5
-        features["stat_layers"] = list(VGG19_CONV_LAYERS)
+        if features.get("backbone", "vgg19") == "vgg19":
+            features["stat_layers"] = list(VGG19_CONV_LAYERS)
     return raw
 
 
@@ -90,6 +92,10 @@ def main() -> int:
     t0 = time.perf_counter()
     if args.only == "style":
         members, ensembles = style_targets(chosen["raw"])
+        # The copy holds the sample's Git-tracked reports: drop every model's, so that the
+        # rows of members this run does not train stay empty instead of showing the sample.
+        for folder in ("eval", "train"):
+            shutil.rmtree(repo / "reports" / folder, ignore_errors=True)
         run_dvc(repo, "repro", *members, log=work / "repro.log")
         for ensemble in ensembles:
             run_dvc(repo, "repro", "--single-item", ensemble, log=work / f"{ensemble}.log")

@@ -1,4 +1,4 @@
-"""Stage style_features: VGG19 style descriptors of every split (``python stages/style_features.py <set>``)."""
+"""Stage style_features: VGG19 or EfficientNet-Lite0 style descriptors of every split (``python stages/style_features.py <set>``)."""
 
 from _common import run
 
@@ -13,13 +13,12 @@ def main(params, argv):
     from artstyle.models.style_features import StyleDescriptor
 
     (name,) = argv
-    if name not in params.style_features:
-        raise ArtstyleError(f"unknown style feature set '{name}'; known: "
-                            f"{', '.join(sorted(params.style_features)) or 'none'}")
-    spec = params.style_features[name]
-    if not paths.VGG19_WEIGHTS.is_file():
-        raise ArtstyleError(f"{paths.VGG19_WEIGHTS} not found; run: dvc repro pretrained")
-    describe = StyleDescriptor(paths.VGG19_WEIGHTS, spec.stat_layers, spec.gram_layers)
+    spec = params.style_feature_set(name)
+    weights, stage = {"vgg19": (paths.VGG19_WEIGHTS, "pretrained"), "efficientnet_lite0": (
+        paths.EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}[spec.backbone]
+    if not weights.is_file():
+        raise ArtstyleError(f"{weights} not found; run: dvc repro {stage}")
+    describe = StyleDescriptor(weights, spec.stat_layers, spec.gram_layers, backbone=spec.backbone)
     splits, timing = {}, {"images": 0, "seconds": 0.0}
     for split in paths.SPLITS:
         data, classes = load_split(paths.PREPARED, split)

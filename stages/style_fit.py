@@ -11,16 +11,12 @@ from _common import run
 def main(params, argv):
     from artstyle import paths
     from artstyle.boosting import check_training_classes
-    from artstyle.errors import ArtstyleError
     from artstyle.features import load_features
     from artstyle.heads import fit_head, save_head
     from artstyle.io import atomic_dir, write_json
 
     (name,) = argv
-    if name not in params.style_models:
-        raise ArtstyleError(f"unknown style model '{name}'; known: "
-                            f"{', '.join(sorted(params.style_models)) or 'none'}")
-    spec = params.style_models[name]
+    spec = params.style_model(name)
     feats = load_features(paths.style_features_file(spec.features))
     patches = int(feats.meta.get("patches", 1))
     X_train, y_train, _ = feats.splits["train"]

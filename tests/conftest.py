@@ -72,7 +72,7 @@ class _Session:
     def __init__(self, tmp_path_factory: pytest.TempPathFactory, jobs: list[str]):
         root = tmp_path_factory.mktemp("tiny-pipeline")
         # Keras is not thread-safe: the weights are written here, before any thread starts.
-        weights = sandbox.write_random_vgg19(root / "vgg19_random.weights.h5")
+        weights = sandbox.write_random_imagenet_weights(root / "vgg19_random.weights.h5")
         self._baseline: TinyPipeline | BaseException | None = None
         self.baseline_seconds: float | None = None
         self._baseline_ready = threading.Event()

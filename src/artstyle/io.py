@@ -66,6 +66,12 @@ def atomic_path(target: str | Path) -> contextmanager[Path]:
     return _atomic_path(Path(target))
 
 
+def save_weights_atomic(model: Any, target: str | Path) -> None:
+    """``model.save_weights(target)`` (a Keras ``.weights.h5``), written atomically."""
+    with atomic_path(target) as tmp:   # keeps the ``.weights.h5`` suffix Keras insists on
+        model.save_weights(tmp)
+
+
 @contextmanager
 def _atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)

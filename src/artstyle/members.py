@@ -18,19 +18,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from artstyle import paths
-from artstyle.config import Params, ParamsError
+from artstyle.config import Params, lookup
 
 
 def kind(params: Params, name: str) -> str:
     """``neural``, ``style`` or ``ensemble``; ParamsError naming the known members."""
-    if name in params.ensembles:
-        return "ensemble"
-    if name in params.style_models:
-        return "style"
-    if name in params.all_models():
-        return "neural"
-    known = sorted([*params.all_models(), *params.style_models, *params.ensembles])
-    raise ParamsError(f"unknown model '{name}'; known: {', '.join(known)}")
+    kinds = {**dict.fromkeys(params.all_models(), "neural"),
+             **dict.fromkeys(params.style_models, "style"),
+             **dict.fromkeys(params.ensembles, "ensemble")}
+    return lookup(kinds, name, "model")
 
 
 def _style_probabilities(params: Params, name: str, splits: Sequence[str]) -> dict:

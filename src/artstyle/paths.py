@@ -23,6 +23,9 @@ FEATURES = DATA / "features"            # stage features: <model>.npz
 MODELS = Path("models")
 PRETRAINED = MODELS / "pretrained"
 VGG19_WEIGHTS = PRETRAINED / "vgg19_notop.weights.h5"
+PRETRAINED_EFFICIENTNET = MODELS / "pretrained_efficientnet"
+#: ``artstyle.models.efficientnet_lite.WEIGHTS_FILENAME`` in that folder.
+EFFICIENTNET_WEIGHTS = PRETRAINED_EFFICIENTNET / "efficientnet_lite0.weights.h5"
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data"

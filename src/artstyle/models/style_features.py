@@ -1,4 +1,4 @@
-"""Style descriptors: statistics of frozen ImageNet VGG19 feature maps, and patches.
+"""Style descriptors: statistics of frozen ImageNet feature maps (VGG19, EfficientNet-Lite0).
 
 A painting's style is carried less by *what* its feature maps show than by their
 statistics (Gatys, Ecker & Bethge 2015, "A Neural Algorithm of Artistic Style",
@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from artstyle.models.vgg19 import VGG19_CONV_LAYERS
 from artstyle.patches import patch_images
 
 logger = logging.getLogger(__name__)
@@ -89,17 +88,23 @@ def signed_sqrt(x: np.ndarray) -> np.ndarray:
 
 
 class StyleDescriptor:
-    """Mean/std and Gram statistics of frozen VGG19 layers, one vector per image.
+    """Mean/std and Gram statistics of layers of a frozen ImageNet network, one vector
+    per image.
 
     Parameters
     ----------
     weights : path or None
-        VGG19 ImageNet weights (``models/pretrained/vgg19_notop.weights.h5``); None for
-        seeded random weights (tests).
+        ImageNet weights of ``backbone`` (``models/pretrained/vgg19_notop.weights.h5``,
+        ``models/pretrained_efficientnet/efficientnet_lite0.weights.h5``); None for seeded
+        random weights (tests).
     stat_layers : sequence of str
         Layers described by their per-channel mean and standard deviation.
     gram_layers : sequence of str
         Layers described by the upper triangle of their Gram matrix (signed square root).
+    backbone : {"vgg19", "efficientnet_lite0"}, default "vgg19"
+        The network (:data:`artstyle.config.BACKBONE_LAYERS` lists its layers): VGG19's
+        16 conv layers (:mod:`artstyle.models.vgg19`) or EfficientNet-Lite0's 7 stage
+        outputs and head (:mod:`artstyle.models.efficientnet_lite`).
     seed : int
         Seed of the random weights (``weights=None`` only).
 
@@ -107,33 +112,51 @@ class StyleDescriptor:
     ----------
     dim : int
         Length of one descriptor: ``sum(2 C_l) + sum(C_l (C_l + 1) / 2)``.
+
+    Raises
+    ------
+    ValueError
+        No layer, or a layer ``backbone`` does not have.
     """
 
     def __init__(self, weights: Any, stat_layers: Sequence[str], gram_layers: Sequence[str],
-                 *, seed: int = 0) -> None:
+                 *, backbone: str = "vgg19", seed: int = 0) -> None:
         import keras
 
-        from artstyle.models.vgg19 import build_vgg19_notop
+        from artstyle.config import BACKBONE_LAYERS
 
-        unknown = sorted((set(stat_layers) | set(gram_layers)) - set(VGG19_CONV_LAYERS))
+        if backbone not in BACKBONE_LAYERS:
+            raise ValueError(f"unknown backbone '{backbone}'; known: {', '.join(BACKBONE_LAYERS)}")
+        known = BACKBONE_LAYERS[backbone]
+        unknown = sorted((set(stat_layers) | set(gram_layers)) - set(known))
         if unknown:
-            raise ValueError(f"unknown VGG19 layer(s) {unknown}; known: "
-                             f"{', '.join(VGG19_CONV_LAYERS)}")
+            raise ValueError(f"unknown {backbone} layer(s) {unknown}; known: {', '.join(known)}")
         if not stat_layers and not gram_layers:
             raise ValueError("a style descriptor needs at least one layer")
+        self.backbone = backbone
         self.stat_layers = list(stat_layers)
         self.gram_layers = list(gram_layers)
         names = list(dict.fromkeys([*self.stat_layers, *self.gram_layers]))
+        if backbone == "vgg19":
+            from artstyle.models.vgg19 import build_vgg19_notop, vgg_preprocess
+
+            net, self._preprocess = build_vgg19_notop(weights, seed=seed), vgg_preprocess
+        else:
+            from artstyle.models.efficientnet_lite import (
+                build_efficientnet_lite0,
+                preprocess,
+            )
+
+            net = build_efficientnet_lite0(weights, include_top=False, seed=seed)
+            self._preprocess = preprocess
         # The model ends at the deepest layer asked for: nothing deeper runs.
-        deepest = max(VGG19_CONV_LAYERS.index(n) for n in names)
-        vgg = build_vgg19_notop(weights, seed=seed)
         self._names = names
-        self._model = keras.Model(vgg.input, [vgg.get_layer(n).output for n in names],
-                                  name="vgg19_style")
-        channels = {n: int(vgg.get_layer(n).output.shape[-1]) for n in names}
+        self._model = keras.Model(net.input, [net.get_layer(n).output for n in names],
+                                  name=f"{backbone}_style")
+        channels = {n: int(net.get_layer(n).output.shape[-1]) for n in names}
         self.dim = (sum(2 * channels[n] for n in self.stat_layers)
                     + sum(channels[n] * (channels[n] + 1) // 2 for n in self.gram_layers))
-        self.deepest = VGG19_CONV_LAYERS[deepest]
+        self.deepest = max(names, key=known.index)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Descriptors of a batch.
@@ -146,9 +169,7 @@ class StyleDescriptor:
         -------
         ndarray of shape (B, dim), float32
         """
-        from artstyle.models.vgg19 import vgg_preprocess
-
-        x = vgg_preprocess(np.asarray(images, dtype=np.float32))
+        x = self._preprocess(np.asarray(images, dtype=np.float32))
         outs = self._model(x, training=False)
         if len(self._names) == 1:
             outs = [outs]
