@@ -70,14 +70,20 @@ def style_targets(raw: dict) -> tuple[list[str], list[str]]:
              if set(spec["members"]) <= style])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_painting_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--data`` (the painting folder), ``--epochs`` and ``--keep``, shared by the
+    benchmarks that run the pipeline on real paintings."""
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/painting91-mini")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_painting_arguments(ap)
     ap.add_argument("--weights", type=Path, default=ROOT / "models/pretrained/vgg19_notop.weights.h5",
                     help="reuse converted VGG19 weights (skips the download)")
     ap.add_argument("--stylize", action="store_true", help="also run the stylize stage")
-    ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
     ap.add_argument("--only", choices=["style"], help="run only the style models and ensembles")
     args = ap.parse_args()
     if not args.data.is_dir():

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's sandbox helpers (not shipped)
 
-from model_zoo import painting_params
+from model_zoo import add_painting_arguments, painting_params
 from sandbox import copy_repo, run_dvc
 
 STUDY_CNNS = ("baseline_cnn", "best_cnn")
@@ -47,9 +47,7 @@ def with_optimisers(raw: dict) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/painting91-mini")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    add_painting_arguments(ap)
     args = ap.parse_args()
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (it exists only beside the project's checkout)")
