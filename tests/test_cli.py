@@ -197,6 +197,24 @@ def test_stylize_blend_preserve_colors_and_seed_end_to_end(own_cnn, capsys):
     assert settings["preserve_colors"] is True and settings["blend_weights"] == [0.7, 0.3]
 
 
+def test_stylize_with_a_mask_keeps_the_photo_where_it_is_black(own_cnn, capsys):
+    mask = np.zeros((12, 16), np.uint8)        # half the photo's size: resized to it
+    mask[:, :4] = 255                           # white: the left quarter
+    Image.fromarray(mask).save(own_cnn / "mask.png")
+    code, _, err = _run(["stylize", "photo.png", "a.png", "--backbone", "own:tiny2", "--mask",
+                         "mask.png", "--max-side", "32", "--max-evaluations", "2", "-o", "m.png"],
+                        capsys)
+    assert code == 0, err
+    photo, out = (np.asarray(Image.open(own_cnn / n).convert("RGB")) for n in ("photo.png", "m.png"))
+    assert np.array_equal(out[:, 12:], photo[:, 12:])
+    assert json.loads(Image.open(own_cnn / "m.png").info["artstyle:settings"])["mask"] is True
+    Image.fromarray(np.zeros((12, 16), np.uint8)).save(own_cnn / "black.png")
+    code, out, err = _run(["stylize", "photo.png", "a.png", "--backbone", "own:tiny2", "--mask",
+                           "black.png", "-o", "n.png"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "the mask is black everywhere" in err and not (own_cnn / "n.png").exists()
+
+
 def test_stylize_refuses_a_size_that_does_not_fit_in_one_line(own_cnn, capsys):
     code, out, err = _run(["stylize", "photo.png", "a.png", "--backbone", "own:tiny2",
                            "-o", "o.png", "--memory-limit-mb", "1"], capsys)

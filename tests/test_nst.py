@@ -34,7 +34,14 @@ from artstyle.nst import (
 from artstyle.nst import losses as nst_losses
 from artstyle.nst.fast_gradient import fast_gram_matrix
 from artstyle.nst.fourier import fourier_image, fourier_scale
-from artstyle.nst.inputs import keep_colours, match_colour, prepare_images, rgb_to_yiq
+from artstyle.nst.inputs import (
+    keep_colours,
+    mask_at,
+    match_colour,
+    prepare_images,
+    rgb_to_yiq,
+    style_mask,
+)
 from artstyle.nst.optimise import (
     OutputTooLarge,
     _split_budget,
@@ -671,6 +678,62 @@ def test_keep_colours_is_exact_up_to_rounding_and_resizes_the_photo():
     np.testing.assert_allclose(rgb_to_yiq(out)[..., 1:], rgb_to_yiq(photo)[..., 1:], atol=1.0)
     np.testing.assert_allclose(rgb_to_yiq(out)[..., 0], rgb_to_yiq(result)[..., 0], atol=1.0)
     assert keep_colours(result, np.repeat(np.repeat(photo, 2, 0), 2, 1)).shape == result.shape
+
+
+def test_masked_gram_of_a_hand_made_tensor():
+    import tensorflow as tf
+
+    f = tf.constant(np.arange(1, 9, dtype=np.float32).reshape(1, 2, 2, 2))  # 4 positions, 2 channels
+    top_left = tf.constant([[1.0, 0.0], [0.0, 0.0]])
+    # only position (0, 0), features (1, 2): G = [[1, 2], [2, 4]] / 1 position
+    np.testing.assert_allclose(nst_losses.masked_gram_matrix(gram_matrix, f, top_left)[0],
+                               [[1, 2], [2, 4]], rtol=1e-6)
+    top_row = tf.constant([[1.0, 1.0], [0.0, 0.0]])  # features (1, 2) and (3, 4) over 2 positions
+    np.testing.assert_allclose(nst_losses.masked_gram_matrix(fast_gram_matrix, f, top_row)[0],
+                               [[5, 7], [7, 10]], rtol=1e-6)
+    np.testing.assert_allclose(nst_losses.masked_gram_matrix(gram_matrix, f, tf.ones((5, 7))),
+                               gram_matrix(f), rtol=1e-6)
+
+
+def test_a_mask_styles_its_white_region_and_keeps_the_photo_elsewhere(tiny_extractor):
+    content, style = _smooth_image(24, 32, seed=31), _stripes(24, 32)
+    mask = np.zeros((48, 64), np.uint8)   # another size than the photo: resized to it
+    mask[:, :24] = 255                    # the left three eighths
+    settings = TransferParams(max_evaluations=4)
+    masked = stylize(content, style, extractor=tiny_extractor, settings=settings, mask=mask)
+    plain = stylize(content, style, extractor=tiny_extractor, settings=settings)
+    assert masked.extra["mask"] and not plain.extra["mask"]
+    assert np.array_equal(masked.image[:, 14:], content[:, 14:])     # black: the photo exactly
+    assert np.abs(masked.image[:, :10].astype(int) - content[:, :10]).mean() > 5  # white: painted
+    # the style term is computed over the white region only
+    assert masked.final_loss != plain.final_loss
+
+
+def test_the_style_loss_with_a_mask_counts_only_its_region(tiny_extractor):
+    import tensorflow as tf
+
+    content, style = _smooth_image(24, 32, seed=32), _stripes(24, 32)
+    x = tf.constant(_smooth_image(24, 32, seed=33)[None] / 255.0, tf.float32)
+    left = np.zeros((24, 32), np.float32)
+    left[:, :16] = 1.0
+
+    def style_term(mask):
+        return float(nst_losses.StyleTransferLoss(tiny_extractor, content, style, mask=mask)(x)["style"])
+
+    assert style_term(np.ones((24, 32), np.float32)) == pytest.approx(style_term(None), rel=1e-5)
+    assert style_term(left) != pytest.approx(style_term(None), rel=1e-3)
+
+
+def test_masks_are_grey_levels_and_an_all_black_one_is_refused():
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[:, :3] = 255
+    np.testing.assert_array_equal(style_mask(rgb)[0], [255, 255, 255, 0, 0, 0])
+    np.testing.assert_array_equal(style_mask(np.eye(2, dtype=bool)), [[255, 0], [0, 255]])
+    np.testing.assert_allclose(mask_at(style_mask(rgb), 2, 3), [[1, 0.5, 0], [1, 0.5, 0]], atol=0.01)
+    with pytest.raises(ValueError, match="black everywhere"):
+        style_mask(np.zeros((5, 5, 3), np.uint8))
+    with pytest.raises(ValueError, match="shape"):
+        style_mask(np.zeros((2, 2, 2, 2)))
 
 
 def test_blend_weights_one_and_zero_equal_the_single_style(tiny_extractor):

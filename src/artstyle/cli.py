@@ -7,6 +7,7 @@ Examples
     artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
     artstyle stylize photo.jpg style.png -o out.png --preserve-colors --seed 7
+    artstyle stylize photo.jpg style.png -o out.png --mask sky.png
     artstyle stylize photo.jpg a.jpg b.jpg --blend-weights 0.7 0.3 -o out.png
     artstyle stylize photo.jpg style.png -o big.png --max-side 1024   # scales auto: 0.25 0.5 1
     artstyle classify painting.jpg other.png paintings/ --model vgg19_transfer --top 5
@@ -88,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--preserve-colors", action="store_true", default=None,
                    help="keep the photo's colours: the result's luminance with the photo's "
                         "chroma (YIQ)")
+    s.add_argument("--mask", metavar="IMAGE",
+                   help="black-and-white image: the style goes where it is white, the photo "
+                        "stays where it is black (resized to the photo)")
     s.add_argument("--seed", type=int, default=None,
                    help="seed of the noise start (default: base.seed of the params file, or 42)")
     s.add_argument("--memory-limit-mb", type=int, default=None,
@@ -306,7 +310,7 @@ def _stylize(args: argparse.Namespace) -> int:
             check_writable_image_path(path)
     out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
                         params_file=args.params, weights=args.weights, panel=args.panel,
-                        blend_weights=args.blend_weights, seed=args.seed,
+                        blend_weights=args.blend_weights, seed=args.seed, mask=args.mask,
                         overrides={"max_side": args.max_side,
                                    "max_evaluations": args.max_evaluations,
                                    "scales": _scales(args.scales),

@@ -179,14 +179,15 @@ def output_metadata(result, *, content: str, styles: list[str], backbone: str) -
             "artstyle:content": content, "artstyle:styles": json.dumps(styles),
             "artstyle:backbone": backbone,
             "artstyle:settings": json.dumps({k: summary[k] for k in (
-                "optimizer", "evaluations", "preserve_colors", "blend_weights", "seed")
+                "optimizer", "evaluations", "preserve_colors", "blend_weights", "mask", "seed")
                 if k in summary})}
 
 
 def stylize_files(content: str, style: str | list[str], output: str, *, backbone: str = "vgg19",
                   params_file: str | Path = "params.yaml", weights: str | None = None,
                   panel: str | None = None, overrides: dict | None = None,
-                  blend_weights: list[float] | None = None, seed: int | None = None) -> dict:
+                  blend_weights: list[float] | None = None, seed: int | None = None,
+                  mask: str | None = None) -> dict:
     """The ``artstyle stylize`` command: one photo and one or several paintings to one file.
 
     Settings come from the ``stylize`` group of ``params_file`` when it exists (else
@@ -194,7 +195,9 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     params are, before any image or model is loaded. Several paintings are blended with
     ``blend_weights`` (one per painting, normalised to sum 1; None = equal). ``seed``
     (None = ``base.seed`` of the params file, or the schema's 42) is written with the
-    settings into the output's PNG text chunks (``artstyle:seed``).
+    settings into the output's PNG text chunks (``artstyle:seed``). ``mask``: an image
+    file whose white region takes the style, the rest keeping the photo
+    (:func:`artstyle.nst.stylize`'s ``mask``).
 
     Returns
     -------
@@ -213,12 +216,21 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     check_blend_weights(blend_weights, len(styles))
     content_img = load_role_image("content", content)
     style_imgs = [load_role_image("style", s) for s in styles]
-    from artstyle.nst import save_panel, stylize   # TensorFlow: only once the inputs are good
+    mask_img = None
+    if mask is not None:
+        from artstyle.nst.inputs import style_mask
+
+        mask_img = style_mask(load_role_image("mask", mask))   # ValueError: all black
+    from artstyle.nst import (  # TensorFlow: only once the inputs are good
+        save_panel,
+        stylize,
+    )
 
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
     result = stylize(content_img, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
                      extractor=extractor, settings=transfer, weights=layers, seed=seed,
-                     blend_weights=blend_weights, progress=True, on_divergence="raise")
+                     blend_weights=blend_weights, mask=mask_img, progress=True,
+                     on_divergence="raise")
     save_image(result.image, output,
                metadata=output_metadata(result, content=content, styles=styles, backbone=backbone))
     if panel:

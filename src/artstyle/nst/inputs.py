@@ -211,3 +211,55 @@ def keep_colours(result: np.ndarray, content: np.ndarray) -> np.ndarray:
     yiq[..., 0] = rgb_to_yiq(result)[..., 0]
     rgb = yiq @ YIQ_TO_RGB.T
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def style_mask(mask: np.ndarray) -> np.ndarray:
+    """A region mask as grey levels: white = paint in the style, black = keep the photo.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray, (H, W) or (H, W, 3 or 4), bool, uint8 or float in [0, 1]
+        Colour masks count by their luminance (ITU-R 601 weights); alpha is ignored.
+
+    Returns
+    -------
+    numpy.ndarray (H, W) uint8, 0 (keep the photo) .. 255 (style).
+
+    Raises
+    ------
+    ValueError
+        Not an image, or black everywhere (the style would apply nowhere).
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[-1] in (3, 4):
+        rgb = as_rgb_uint8(m[..., :3], what="mask").astype(np.float32)
+        m = rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    elif m.ndim == 2 and (m.dtype == bool or np.issubdtype(m.dtype, np.floating)):
+        m = np.asarray(m, np.float32) * 255.0
+    elif m.ndim != 2:
+        raise ValueError(f"a mask is an (H, W) or (H, W, 3) image; got shape {m.shape}")
+    m = np.clip(np.rint(np.asarray(m, np.float32)), 0, 255).astype(np.uint8)
+    if int(m.max()) == 0:
+        raise ValueError("the mask is black everywhere: the style would apply nowhere "
+                         "(white = style, black = the photo)")
+    return m
+
+
+def mask_at(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """:func:`style_mask`'s grey levels at ``height`` x ``width`` px (bilinear), as float32
+    in [0, 1]."""
+    from PIL import Image
+
+    if mask.shape != (height, width):
+        mask = np.asarray(Image.fromarray(mask, mode="L").resize((width, height),
+                                                                 Image.Resampling.BILINEAR))
+    return mask.astype(np.float32) / 255.0
+
+
+def composite(result: np.ndarray, content: np.ndarray, mask01: np.ndarray) -> np.ndarray:
+    """``mask * result + (1 - mask) * content``: the style inside the mask, the photo
+    outside. All three at one size: (H, W, 3) uint8, (H, W, 3) uint8, (H, W) float [0, 1];
+    returns (H, W, 3) uint8."""
+    m = mask01[..., None]
+    out = m * result.astype(np.float32) + (1.0 - m) * content.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

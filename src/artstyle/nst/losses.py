@@ -145,6 +145,34 @@ def total_variation_loss(image: Any) -> Any:
     return tf.reduce_sum(tf.image.total_variation(x))
 
 
+def masked_gram_matrix(gram: Any, features: Any, mask: Any) -> Any:
+    """Gram matrix of the positions inside a mask (spatial control, Gatys et al. 2017).
+
+    ``G = (F * m)^T (F * m) / sum(m)`` with the mask ``m`` resized to the feature map
+    (area average): "Controlling Perceptual Factors in Neural Style Transfer" (CVPR
+    2017), section 4, a style matched only where the mask is white. With an all-ones
+    mask it equals ``gram(features)``.
+
+    Parameters
+    ----------
+    gram : callable
+        :func:`gram_matrix` or :func:`artstyle.nst.fast_gradient.fast_gram_matrix`.
+    features : tf.Tensor, shape (B, H, W, C)
+    mask : tf.Tensor, shape (h, w), float32 in [0, 1], any size
+
+    Returns
+    -------
+    tf.Tensor float32, shape (B, C, C).
+    """
+    import tensorflow as tf
+
+    f, positions, _ = feature_batch(features)
+    m = tf.image.resize(tf.cast(mask, tf.float32)[None, :, :, None], tf.shape(f)[1:3],
+                        method="area")
+    inside = tf.maximum(tf.reduce_sum(tf.square(m)), 1e-6)
+    return gram(f * m) * (positions / inside)
+
+
 def normalised_blend_weights(weights: Sequence[float] | None, n_styles: int) -> list[float]:
     """Blend weights of ``n_styles`` paintings, normalised to sum 1 (None = equal).
 
@@ -179,6 +207,9 @@ class StyleTransferLoss:
         ``content_weight``, ``style_weight``, ``tv_weight``.
     blend_weights : sequence of float or None
         One weight >= 0 per painting, normalised to sum 1 (None = equal weights).
+    mask : numpy.ndarray (H, W) float in [0, 1], or None
+        Where the style applies (:func:`masked_gram_matrix`): the image's Gram matrices
+        are taken over the mask's positions only; None = everywhere.
 
     Calling it with an image ``x`` of shape (1, H, W, 3), float32 RGB in [0, 1] (same
     H, W as ``content``) returns a dict of scalar tensors ``total``, ``content``,
@@ -187,7 +218,7 @@ class StyleTransferLoss:
 
     def __init__(self, extractor: Any, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray],
                  weights: LossWeights = LossWeights(),
-                 blend_weights: Sequence[float] | None = None):
+                 blend_weights: Sequence[float] | None = None, mask: np.ndarray | None = None):
         import tensorflow as tf
 
         from artstyle.nst.fast_gradient import fast_gram_matrix
@@ -212,13 +243,15 @@ class StyleTransferLoss:
             _, s_feats = extractor(tf.constant(s[None], tf.float32))
             self.style_targets_per_painting.append([tf.constant(self.gram(f)) for f in s_feats])
         self.style_targets = self.style_targets_per_painting[0]
+        self.mask = None if mask is None else tf.constant(np.asarray(mask, np.float32))
 
     def __call__(self, image01: Any) -> dict[str, Any]:
         import tensorflow as tf
 
         c_feats, s_feats = self.extractor(image01 * 255.0)
         c = tf.add_n([content_loss(f, t) for f, t in zip(c_feats, self.content_targets, strict=True)])
-        grams = [self.gram(f) for f in s_feats]
+        grams = [self.gram(f) if self.mask is None else masked_gram_matrix(self.gram, f, self.mask)
+                 for f in s_feats]
         s = tf.add_n([w * tf.add_n([style_loss(g, t) for g, t in zip(grams, targets, strict=True)])
                       for w, targets in zip(self.blend_weights, self.style_targets_per_painting,
                                             strict=True)])

@@ -27,7 +27,15 @@ from artstyle.errors import ArtstyleError
 from artstyle.images import as_rgb_uint8
 from artstyle.nst.extractor import FeatureExtractor
 from artstyle.nst.fourier import fourier_image, fourier_scale
-from artstyle.nst.inputs import keep_colours, match_colour, prepare_images, scaled_shape
+from artstyle.nst.inputs import (
+    composite,
+    keep_colours,
+    mask_at,
+    match_colour,
+    prepare_images,
+    scaled_shape,
+    style_mask,
+)
 from artstyle.nst.losses import StyleTransferLoss, normalised_blend_weights
 
 logger = logging.getLogger(__name__)
@@ -114,7 +122,7 @@ class StylizeResult:
             "final_loss": self.final_loss, "diverged": self.diverged, "optimizer": self.optimizer,
             "height": int(self.image.shape[0]), "width": int(self.image.shape[1]),
             "style_height": int(self.style_shape[0]), "style_width": int(self.style_shape[1]),
-            **{k: self.extra[k] for k in ("seed", "preserve_colors", "blend_weights",
+            **{k: self.extra[k] for k in ("seed", "preserve_colors", "blend_weights", "mask",
                                           "peak_memory_mb", "estimated_memory_mb")
                if k in self.extra},
         }
@@ -473,7 +481,8 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
             extractor: FeatureExtractor,
             settings: TransferParams = TransferParams(), weights: LossWeights = LossWeights(),
             style_scale: float = 1.0, seed: int = 0,
-            blend_weights: Sequence[float] | None = None, on_divergence: str = "recover",
+            blend_weights: Sequence[float] | None = None, mask: np.ndarray | None = None,
+            on_divergence: str = "recover",
             callback: Callable[[dict], Any] | None = None,
             progress: bool = False, preview: Callable[[np.ndarray], Any] | None = None,
             preview_every: int = 1) -> StylizeResult:
@@ -514,6 +523,12 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         style loss is the weighted sum of each painting's Gram losses; paintings of weight
         0 are dropped before any work (so weights ``(1, 0)`` are exactly the first style
         alone), and the colour-matched start uses the weighted mixture of their colours.
+    mask : numpy.ndarray or None
+        Region mask, any size (:func:`artstyle.nst.inputs.style_mask`: white = style,
+        black = the photo, grey in between): the image's Gram matrices are taken over the
+        white region only (:func:`artstyle.nst.losses.masked_gram_matrix`, Gatys et al.
+        2017), and the result is the stylised image inside the mask and the photo outside
+        (:func:`artstyle.nst.inputs.composite`). None = the whole picture.
     on_divergence : ``"recover"`` or ``"raise"``
         On a NaN/Inf loss or gradient: return the last good (lowest-loss) image with
         ``diverged=True`` and a warning, or raise :class:`StyleTransferDiverged`.
@@ -549,6 +564,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     # Paintings of weight 0 take no part (weights (1, 0) are exactly the first alone).
     styles, blend = zip(*[(s, w) for s, w in zip(styles, blend, strict=True) if w > 0], strict=True)
     styles, blend = list(styles), list(blend)
+    mask_u8 = None if mask is None else style_mask(mask)
     if on_divergence not in ("recover", "raise"):
         raise ValueError(f"on_divergence must be 'recover' or 'raise'; got {on_divergence!r}")
     optimizer, init, max_side = settings.optimizer, settings.init, settings.max_side
@@ -588,7 +604,8 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
                         stage, scale, h, w, *styles_w[0].shape[:2], optimizer, budget)
             loss_fn = StyleTransferLoss(extractor, content_w,
                                         styles_w[0] if len(styles_w) == 1 else styles_w, weights,
-                                        blend_weights=blend)
+                                        blend_weights=blend,
+                                        mask=None if mask_u8 is None else mask_at(mask_u8, h, w))
             tracker.new_stage(stage, scale, budget)
             if optimizer == "lbfgs":
                 reason = _run_lbfgs(loss_fn, image01, tracker, settings.fourier_exponent)
@@ -621,6 +638,8 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         raise StyleTransferDiverged(f"the result is a constant image (value {int(result_img.min())})")
     if settings.preserve_colors:
         result_img = keep_colours(result_img, content_w)
+    if mask_u8 is not None:
+        result_img = composite(result_img, content_w, mask_at(mask_u8, *result_img.shape[:2]))
     seconds = time.perf_counter() - start
     logger.info("stylize: %d evaluations in %.1f s, final loss %.6g", tracker.step, seconds,
                 tracker.best_loss)
@@ -630,6 +649,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
                          extra={"stop_reason": reason, "init": init, "seed": int(seed),
                                 "preserve_colors": bool(settings.preserve_colors),
                                 "blend_weights": [round(float(b), 6) for b in blend],
+                                "mask": mask_u8 is not None,
                                 "scales": scales, "budgets": budgets,
                                 "estimated_memory_mb": round(estimate_mb, 1),
                                 "peak_memory_mb": round(peak_memory_mb(), 1),
