@@ -62,6 +62,10 @@ class StyleJudge:
 
         batch = np.stack([np.asarray(resize_to_square(Image.fromarray(im), self.image_size))
                           for im in images])
+        if self.features.input_size and batch.shape[1] != self.features.input_size:
+            from artstyle.data.dataset import resize_batch
+
+            batch = resize_batch(batch, self.features.input_size)   # as stage style_features
         X, _ = self.describe.describe(batch, patches=self.features.patches,
                                       fraction=self.features.patch_fraction,
                                       batch_size=self.features.batch_size, desc="judging")
@@ -81,6 +85,8 @@ def main() -> int:
     if not args.pipeline.is_dir():
         print(f"skipped: {args.pipeline} not found")
         return 0
+    content_path = str(Path(args.content).resolve())   # before chdir: as the user typed them
+    out_dir = args.out.resolve() if args.out else None
     os.chdir(args.pipeline)          # the pipeline's relative paths (weights, models)
     from artstyle import paths
     from artstyle.config import TransferParams
@@ -96,12 +102,16 @@ def main() -> int:
         if p[label] > best.get(label, (-1.0, -1))[0]:
             best[label] = (float(p[label]), i)
     if args.movements:
+        unknown = [m for m in args.movements if m not in classes]
+        if unknown:
+            print(f"unknown movement(s) {unknown}; known: {', '.join(classes)}", file=sys.stderr)
+            return 2
         wanted = [classes.index(m) for m in args.movements]
     else:
         wanted = sorted(best, key=lambda c: -best[c][0])[:2]
     a, b = wanted
     paintings = [test.images[best[a][1]], test.images[best[b][1]]]
-    content = load_role_image("content", args.content)
+    content = load_role_image("content", content_path)
     extractor = FeatureExtractor.vgg19(paths.VGG19_WEIGHTS)
     settings = TransferParams(max_side=args.max_side)
     outputs, seconds = {}, {}
@@ -113,13 +123,13 @@ def main() -> int:
                          extractor=extractor, settings=settings, blend_weights=blend, seed=42)
         seconds[label] = time.perf_counter() - t0
         outputs[label] = result.image
-        if args.out:
-            args.out.mkdir(parents=True, exist_ok=True)
-            save_image(result.image, args.out / f"{len(outputs)}.png")
+        if out_dir:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_image(result.image, out_dir / f"{len(outputs)}.png")
     rows = [(f"painting A ({classes[a]})", paintings[0]), (f"painting B ({classes[b]})", paintings[1]),
             *outputs.items()]
     proba = judge.proba([im for _, im in rows])
-    print(f"judge {args.judge}; content {args.content}; {args.max_side} px, "
+    print(f"judge {args.judge}; content {content_path}; {args.max_side} px, "
           f"{settings.max_evaluations} evaluations, scales {settings.scales}")
     print(f"| image | p({classes[a]}) | p({classes[b]}) | smaller / larger | top movement | seconds |")
     print("|---|---:|---:|---:|---|---:|")

@@ -90,6 +90,11 @@ def _torch_state_of(layer) -> dict[str, np.ndarray]:
 def test_missing_tensor_is_named():
     with pytest.raises(KeyError, match="_conv_stem.weight"):
         E.keras_weights_from_state({})
+    model = E.build_efficientnet_lite0(None)
+    state = {k: v for layer in model.layers for k, v in _torch_state_of(layer).items()}
+    del state["_blocks.1._expand_conv.weight"]   # the architecture, not the file, says it exists
+    with pytest.raises(KeyError, match="_blocks.1._expand_conv.weight"):
+        E.keras_weights_from_state(state)
 
 
 def test_a_wheel_with_another_hash_is_refused_in_one_line(tmp_path):

@@ -734,6 +734,14 @@ def test_masks_are_grey_levels_and_an_all_black_one_is_refused():
         style_mask(np.zeros((5, 5, 3), np.uint8))
     with pytest.raises(ValueError, match="shape"):
         style_mask(np.zeros((2, 2, 2, 2)))
+    # floats are [0, 1] in every layout; other integer types are refused, not misread
+    np.testing.assert_array_equal(style_mask(np.ones((2, 2, 3), np.float32)), np.full((2, 2), 255))
+    with pytest.raises(ValueError, match="uint8 .0-255., bool or float"):
+        style_mask(np.ones((2, 2), np.int64))
+    with pytest.raises(ValueError, match="empty"):
+        style_mask(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="non-finite"):
+        style_mask(np.full((2, 2), np.nan))
 
 
 def test_blend_weights_one_and_zero_equal_the_single_style(tiny_extractor):

