@@ -27,6 +27,14 @@ Grams divided by H*W, style weight 1e-2, content weight 1e4, TV weight 30 on the
 (e) ours with TensorFlow's automatic gradients throughout, as the recipe has them
     (``fast_gradient=False``), to show what the library's hand-written gradients gain
     (``--skip-automatic-gradients`` skips it).
+(f) ours in float32 where the default computes VGG19's convolutions in bfloat16
+    (``compute_dtype: auto`` on a CPU with Intel AMX), to show what bfloat16 gains
+    (``--skip-float32`` skips it).
+
+A run in bfloat16 is judged by the float32 loss: after each of its evaluations the
+best image so far, rounded to uint8 as it is saved, is scored with the float32 loss
+(one forward pass, whose seconds are subtracted from the run's clock), and it stops
+when that score reaches the target.
 
 The recipe runs on the Keras VGG19 model with TensorFlow's automatic gradients, as the
 tutorial does; ours (b)-(d) use the library default, hand-written gradients (VGG19 as a
@@ -57,6 +65,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +103,38 @@ def run_recipe(extractor, content: np.ndarray, style: np.ndarray, max_side: int,
                      weights=TUTORIAL_WEIGHTS, callback=log)
     return {"history": result.history, "image": result.image, "seconds": result.seconds,
             "final_loss": result.history[-1]["total"]}
+
+
+def float32_scorer(extractor, content_w: np.ndarray, style_w: np.ndarray):
+    """The benchmark's loss in float32 at the working size: a function of a uint8 image
+    (H, W, 3) returning its total loss (one forward pass)."""
+    import tensorflow as tf
+
+    from artstyle.nst import StyleTransferLoss
+
+    loss = StyleTransferLoss(extractor, content_w, style_w, TUTORIAL_WEIGHTS, compute_dtype="float32")
+    total = tf.function(lambda x: loss(x)["total"])
+    return lambda image: float(total(tf.constant(image[None].astype(np.float32) / 255.0)))
+
+
+def float32_history(history: list[dict], scores: list[dict]) -> list[dict]:
+    """A bfloat16 run's history as the float32 loss sees it, on a clock without the scoring.
+
+    ``scores``: one ``{"step", "total", "spent"}`` per scored evaluation of the final
+    stage (the float32 loss of the best image so far, uint8 as saved, and the seconds
+    the scoring took). Every record's ``seconds`` loses the scoring time spent before
+    it; a scored record's ``total`` becomes the float32 score (the bfloat16 value is
+    kept as ``total_bfloat16``); records without a score keep theirs.
+    """
+    by_step = {sc["step"]: sc for sc in scores if "step" in sc}
+    out, spent = [], 0.0
+    for r in history:
+        rec = {**r, "seconds": r["seconds"] - spent}
+        if r["step"] in by_step:
+            rec["total_bfloat16"], rec["total"] = r["total"], by_step[r["step"]]["total"]
+            spent += by_step[r["step"]]["spent"]
+        out.append(rec)
+    return out
 
 
 def seconds_to_reach(history: list[dict], target: float, stage: int | None = None) -> float:
@@ -134,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip run (d): our optimiser over the pixels (fourier_exponent=0)")
     parser.add_argument("--skip-automatic-gradients", action="store_true",
                         help="skip run (e): our optimiser with TensorFlow's automatic gradients")
+    parser.add_argument("--skip-float32", action="store_true",
+                        help="skip run (f): ours in float32 where the default is bfloat16")
     parser.add_argument("--one-scale", action="store_true",
                         help="also run ours at one full-resolution scale, to show what the "
                              "coarse-to-fine scales gain (where they are more than one)")
@@ -155,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         ssim_to_content,
         stylize,
     )
+    from artstyle.nst.fast_gradient import resolve_compute_dtype
     from artstyle.nst.inputs import prepare_images
     from artstyle.nst.optimise import auto_scales
 
@@ -204,19 +248,40 @@ def main(argv: list[str] | None = None) -> int:
     # final (full-resolution) scale.
     budget = max(args.ours_max_evaluations, len(scales))
 
-    def reached(record: dict) -> bool:
-        return record["scale"] == 1.0 and record["total"] <= target
+    float32_loss = float32_scorer(extractor, content_w, style_w)
 
     def run_ours(init: str, fourier_exponent: float = DEFAULTS.fourier_exponent, ex=extractor,
-                 scales: list[float] = scales):
-        logger.info("ours: %s, scales %s, init %s, Fourier exponent %g, %s gradient", DEFAULTS.optimizer,
-                    scales, init, fourier_exponent, "hand-written" if ex.fast_gradient else "automatic")
+                 scales: list[float] = scales, compute_dtype: str = DEFAULTS.compute_dtype):
+        dtype = ex.effective_compute_dtype(resolve_compute_dtype(compute_dtype))
+        logger.info("ours: %s, scales %s, init %s, Fourier exponent %g, %s gradient, %s",
+                    DEFAULTS.optimizer, scales, init, fourier_exponent,
+                    "hand-written" if ex.fast_gradient else "automatic", dtype)
         settings = TransferParams(max_side=args.max_side, max_evaluations=max(budget, len(scales)),
                                   init=init, fourier_exponent=fourier_exponent,
-                                  scales=scales if len(scales) > 1 else [])
+                                  scales=scales if len(scales) > 1 else [], compute_dtype=dtype)
+        scores: list[dict] = []  # float32 scores of the best image (bfloat16 runs)
+
+        def rescore(image: np.ndarray) -> None:
+            if image.shape[:2] == content_w.shape[:2]:
+                t0 = time.perf_counter()
+                scores.append({"total": float_loss(image), "spent": time.perf_counter() - t0})
+
+        def reached(record: dict) -> bool:
+            if record["scale"] != 1.0:
+                return False
+            if dtype == "float32":
+                return record["total"] <= target
+            if scores:
+                scores[-1]["step"] = record["step"]
+            return bool(scores) and scores[-1]["total"] <= target
+
+        float_loss = float32_loss
         result = stylize(content, style, extractor=ex, settings=settings, weights=TUTORIAL_WEIGHTS,
-                         callback=reached)
+                         callback=reached, preview=None if dtype == "float32" else rescore)
         result.extra["image_gradient"] = "hand-written" if ex.fast_gradient else "automatic"
+        if dtype != "float32":  # judge it by the float32 loss, on a clock without the scoring
+            result.history = float32_history(result.history, scores)
+            result.seconds -= sum(sc["spent"] for sc in scores)
         return result
 
     # (b) with every default; (c) the same optimiser from the recipe's start image (the
@@ -229,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         runs["ours, pixels"] = run_ours(DEFAULTS.init, fourier_exponent=0.0)
     if not args.skip_automatic_gradients and extractor.fast_gradient:
         runs["ours, automatic gradients"] = run_ours(DEFAULTS.init, ex=reference_extractor)
-    if args.one_scale and len(scales) > 1:  # (f) what coarse-to-fine gains
+    if not args.skip_float32 and runs["ours"].extra.get("compute_dtype") == "bfloat16":
+        runs["ours, float32"] = run_ours(DEFAULTS.init, compute_dtype="float32")
+    if args.one_scale and len(scales) > 1:  # (g) what coarse-to-fine gains
         runs["ours, one scale"] = run_ours(DEFAULTS.init, scales=[1.0])
     load1 = os.getloadavg()[0]
     ours = runs["ours"]
@@ -257,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                                             f"Fourier p={r_.extra['fourier_exponent']:g}"
                                             for r_ in runs.values())),
         ("image gradient", "automatic", *(r_.extra["image_gradient"] for r_ in runs.values())),
+        ("convolutions in", "float32", *(r_.extra.get("compute_dtype", "float32") for r_ in runs.values())),
         ("evaluations", f"{args.recipe_steps + 1}", *(f"{r_.evaluations}" for r_ in runs.values())),
         ("seconds (whole run)", f"{recipe['seconds']:.1f}", *(f"{r_.seconds:.1f}" for r_ in runs.values())),
         ("s per evaluation", f"{recipe['seconds'] / (args.recipe_steps + 1):.2f}",
@@ -301,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                  "history": runs[name].history}
            for name, key in (("ours, pixels", "ours_pixels"), ("ours, content init", "ours_content_init"),
                              ("ours, automatic gradients", "ours_automatic_gradients"),
-                             ("ours, one scale", "ours_one_scale"))
+                             ("ours, one scale", "ours_one_scale"), ("ours, float32", "ours_float32"))
            if name in runs},
         "speedup": speedup, "goal": args.speedup_goal, "met": speedup >= args.speedup_goal,
         "load_average": [load0, load1], "cpus": os.cpu_count(), "random_weights": weights is None,

@@ -184,7 +184,8 @@ def own_cnn(workdir):
 def test_stylize_blend_preserve_colors_and_seed_end_to_end(own_cnn, capsys):
     argv = ["stylize", "photo.png", "a.png", "b.png", "--backbone", "own:tiny2",
             "--blend-weights", "0.7", "0.3", "--preserve-colors", "--seed", "3",
-            "--max-side", "32", "--max-evaluations", "2", "--init", "noise"]
+            "--max-side", "32", "--max-evaluations", "2", "--init", "noise",
+            "--compute-dtype", "bfloat16"]
     code, out, err = _run([*argv, "-o", "one.png"], capsys)
     assert code == 0, err
     assert "seed 3" in out and "peak memory" in out
@@ -195,6 +196,7 @@ def test_stylize_blend_preserve_colors_and_seed_end_to_end(own_cnn, capsys):
     assert info["artstyle:seed"] == "3"
     settings = json.loads(info["artstyle:settings"])
     assert settings["preserve_colors"] is True and settings["blend_weights"] == [0.7, 0.3]
+    assert settings["compute_dtype"] == "float32"  # an own CNN computes in float32 whatever is asked
 
 
 def test_stylize_with_a_mask_keeps_the_photo_where_it_is_black(own_cnn, capsys):

@@ -356,6 +356,59 @@ def test_vgg19_runs_as_a_plain_conv_chain_with_the_same_values_and_image_gradien
     assert np.linalg.norm(g_fast - g_stock) / np.linalg.norm(g_stock) < 1e-5
 
 
+def test_bfloat16_chain_gives_float32_features_and_loss_close_to_float32(vgg_random):
+    """compute_dtype="bfloat16": the chain computes in bfloat16 and hands float32 features
+    to the loss; features, loss and image gradient stay close to float32's (bfloat16 keeps
+    8 bits of mantissa: relative rounding 2**-8)."""
+    image = _smooth_image(23, 37, seed=3).astype(np.float32)
+    x = tf.constant(image[None])
+    f32 = vgg_random(x)
+    f16 = vgg_random(x, compute_dtype="bfloat16")
+    assert vgg_random.effective_compute_dtype("bfloat16") == "bfloat16"
+    assert vgg_random._chains["bfloat16"].compute_dtype == "bfloat16"
+    for a, b in zip(f16[0] + f16[1], f32[0] + f32[1], strict=True):
+        assert a.dtype == tf.float32
+        assert np.linalg.norm(a.numpy() - b.numpy()) / np.linalg.norm(b.numpy()) < 0.05
+    content, style = _smooth_image(19, 26, seed=1), _stripes(30, 30)
+    start = tf.constant(match_colour(content, style)[None].astype(np.float32))
+    weights = LossWeights(content_weight=1e4, style_weight=1e-2, tv_weight=30)
+    values = {}
+    for dtype in ("float32", "bfloat16"):
+        loss = StyleTransferLoss(vgg_random, content, style, weights=weights, compute_dtype=dtype)
+        assert loss.compute_dtype == dtype
+        with tf.GradientTape() as tape:
+            tape.watch(start)
+            total = loss(start)["total"]
+        values[dtype] = (float(total), tape.gradient(total, start).numpy().ravel())
+    (l32, g32), (l16, g16) = values["float32"], values["bfloat16"]
+    assert l16 == pytest.approx(l32, rel=0.05) and l16 != l32
+    assert g16.dtype == np.float32
+    # about the same direction (0.988 here: random weights, a 19 x 26 px image)
+    assert float(g16 @ g32) / (np.linalg.norm(g16) * np.linalg.norm(g32)) > 0.97
+
+
+def test_compute_dtype_auto_follows_the_cpu_and_other_backbones_stay_float32(tiny_extractor, tmp_path):
+    from artstyle.nst import fast_gradient
+
+    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_bf16\n")
+    assert fast_gradient.bfloat16_is_fast(str(amx)) is not bool(tf.config.list_physical_devices("GPU"))
+    assert fast_gradient.bfloat16_is_fast(str(plain)) is False
+    assert fast_gradient.bfloat16_is_fast(str(tmp_path / "missing")) is False
+    assert fast_gradient.resolve_compute_dtype("float32") == "float32"
+    assert fast_gradient.resolve_compute_dtype("bfloat16") == "bfloat16"
+    assert fast_gradient.resolve_compute_dtype("auto") in ("float32", "bfloat16")
+    with pytest.raises(ValueError, match="compute_dtype"):
+        fast_gradient.resolve_compute_dtype("float16")
+    # no plain conv chain (batch-normalised own CNN or fast_gradient=False): float32
+    assert tiny_extractor.chain is None
+    assert tiny_extractor.effective_compute_dtype("bfloat16") == "float32"
+    result = stylize(_smooth_image(24, 24, 0), _stripes(24, 24), extractor=tiny_extractor,
+                     settings=TransferParams(max_side=24, max_evaluations=2, compute_dtype="bfloat16"))
+    assert result.summary()["compute_dtype"] == "float32"
+
+
 def test_plain_conv_chain_odd_kernels_linear_no_bias_and_strided_pools():
     he = keras.initializers.HeNormal
     inputs = keras.Input((None, None, 3))
@@ -789,10 +842,10 @@ def test_budget_goes_mostly_to_the_coarse_scales():
     assert sum(_split_budget(7, [0.1, 1.0])) == 7 and min(_split_budget(7, [0.1, 1.0])) >= 1
 
 
-def test_auto_scales_halve_down_to_256_px():
-    assert auto_scales(128) == auto_scales(256) == [1.0]
-    assert auto_scales(257) == auto_scales(512) == [0.5, 1.0]
-    assert auto_scales(1024) == auto_scales(868) == [0.25, 0.5, 1.0]
+def test_auto_scales_one_up_to_512_px_then_halve_down_to_256_px():
+    assert auto_scales(128) == auto_scales(256) == auto_scales(512) == [1.0]
+    assert auto_scales(513) == auto_scales(868) == auto_scales(1024) == [0.25, 0.5, 1.0]
+    assert auto_scales(512, one_scale_max_side=256) == [0.5, 1.0]
     assert auto_scales(2048) == [0.125, 0.25, 0.5, 1.0]
     assert auto_scales(1024, max_stages=2) == [0.5, 1.0]   # at least one evaluation each
     assert auto_scales(1024, coarsest_side=512) == [0.5, 1.0]
@@ -800,15 +853,18 @@ def test_auto_scales_halve_down_to_256_px():
 
 def test_auto_scales_follow_the_output_not_the_photo(tiny_extractor):
     """``scales: auto`` is worked out from the output's side: the photo is reduced to
-    ``max_side`` (never enlarged), then halved down to 256 px."""
-    content = _smooth_image(300, 500, seed=31)
+    ``max_side`` (never enlarged), then halved down to 256 px above 512 px."""
+    content = _smooth_image(300, 600, seed=31)
     big = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
                   settings=TransferParams(max_evaluations=3, max_side=1024))
-    assert big.extra["scales"] == [0.5, 1.0] and big.extra["budgets"] == [2, 1]
-    assert big.image.shape == (300, 500, 3)
+    assert big.extra["scales"] == [0.25, 0.5, 1.0] and big.extra["budgets"] == [1, 1, 1]
+    assert big.image.shape == (300, 600, 3)
+    at_512 = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
+                     settings=TransferParams(max_evaluations=3, max_side=512))
+    assert at_512.extra["scales"] == [1.0] and at_512.image.shape == (256, 512, 3)
     small = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
                     settings=TransferParams(max_evaluations=3, max_side=200))
-    assert small.extra["scales"] == [1.0] and small.image.shape == (120, 200, 3)
+    assert small.extra["scales"] == [1.0] and small.image.shape == (100, 200, 3)
 
 
 def test_each_stage_keeps_the_content_aspect_ratio(tiny_extractor):

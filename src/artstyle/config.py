@@ -344,6 +344,11 @@ BlendWeights = Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]
 #: ``scales: auto``: the coarsest stage's longest side is at most this (px), and above half
 #: of it; 256 px is where an L-BFGS evaluation of VGG19 takes under a second on 2 cores.
 AUTO_COARSEST_SIDE = 256
+#: ``scales: auto``: outputs up to this longest side (px) run at one scale. At 512 px a
+#: coarse stage gives the full-size stage no head start (its upsampled result starts with
+#: the photo's loss) and one scale reaches the tutorial recipe's loss 1.6x sooner
+#: (``docs/benchmarks.md``); above it the coarse stages keep a default run's time bounded.
+AUTO_ONE_SCALE_MAX_SIDE = 512
 
 
 def _scales_ok(scales: list[float] | str) -> list[float] | str:
@@ -365,8 +370,8 @@ class TransferParams(_Strict):
     # Longest side of the output in px (the photo is reduced, never enlarged).
     max_side: Annotated[int, Field(ge=16, le=2048)] = 512
     # Coarse-to-fine image scales relative to the output, e.g. [0.5, 1.0]; [] = one scale;
-    # auto = halve from the output until the longest side is at most AUTO_COARSEST_SIDE
-    # (one scale up to that size, [0.5, 1] at 512 px, [0.25, 0.5, 1] at 1024 px).
+    # auto = one scale up to AUTO_ONE_SCALE_MAX_SIDE (512 px); larger outputs halve until the
+    # longest side is at most AUTO_COARSEST_SIDE ([0.25, 0.5, 1] at 1024 px).
     scales: Annotated[list[Annotated[float, Field(gt=0, le=1)]] | Literal["auto"],
                       AfterValidator(_scales_ok)] = "auto"
     init: Literal[INITS] = "colour_matched"
@@ -375,6 +380,10 @@ class TransferParams(_Strict):
     # Keep the photo's colours (Gatys et al. 2017): the result's luminance Y with the
     # photo's chroma I, Q (YIQ), applied to the final image.
     preserve_colors: bool = False
+    # The dtype VGG19's convolutions compute in (Keras' compute_dtype): bfloat16 is 2-3.5x
+    # faster per evaluation on CPUs with Intel AMX (128-512 px), its loss values within
+    # about 1% of float32's; auto = bfloat16 there (no GPU), else float32. Own CNNs: float32.
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # Memory the optimisation may use (MB); a size estimated to need more is refused
     # before any work, naming the largest side that fits. None = the memory available
     # (/proc/meminfo MemAvailable) when the run starts.

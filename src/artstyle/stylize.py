@@ -179,7 +179,8 @@ def output_metadata(result, *, content: str, styles: list[str], backbone: str) -
             "artstyle:content": content, "artstyle:styles": json.dumps(styles),
             "artstyle:backbone": backbone,
             "artstyle:settings": json.dumps({k: summary[k] for k in (
-                "optimizer", "evaluations", "preserve_colors", "blend_weights", "mask", "seed")
+                "optimizer", "evaluations", "preserve_colors", "blend_weights", "mask",
+                "compute_dtype", "seed")
                 if k in summary})}
 
 

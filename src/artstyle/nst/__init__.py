@@ -19,9 +19,9 @@ Read in this order:
 :mod:`artstyle.nst.outputs`
     SSIM to the photo, panels and loss curves.
 
-Beside them, the speed machinery that changes no value of the loss:
-:mod:`artstyle.nst.fast_gradient` (hand-written image gradients) and
-:mod:`artstyle.nst.fourier` (Fourier parametrisation for L-BFGS). Defaults of every
+Beside them, the speed machinery: :mod:`artstyle.nst.fast_gradient` (hand-written
+image gradients, the same loss values; optionally bfloat16 convolutions, values within
+about 1%) and :mod:`artstyle.nst.fourier` (Fourier parametrisation for L-BFGS). Defaults of every
 setting live in :mod:`artstyle.config` (``TransferParams``, ``LossWeights``); the
 pipeline stage and the command line are wired in :mod:`artstyle.stylize`.
 

@@ -96,7 +96,8 @@ class FeatureExtractor:
         throughout, as the TensorFlow tutorial (the reference of
         ``benchmarks/style_transfer.py``). Loss values are the same either way and the
         image gradients agree within float32 rounding; a VGG19 loss-and-gradient pass at
-        256 px is about a quarter cheaper (``docs/benchmarks.md``).
+        256 px is about a quarter cheaper (``docs/benchmarks.md``). The chain can also
+        run in bfloat16 (the ``compute_dtype`` of :meth:`__call__`).
 
     Notes
     -----
@@ -168,6 +169,7 @@ class FeatureExtractor:
         #: The :class:`PlainConvChain` used instead of ``model`` (cheaper image gradient), or None.
         self.chain = (PlainConvChain.from_model(model, self.layer_names)
                       if fast_gradient and self.input_size is None else None)
+        self._chains = {"float32": self.chain}
         self.min_side = int(min_side) if min_side is not None else self._measure_min_side()
 
     # -- constructors -----------------------------------------------------------------------
@@ -227,12 +229,33 @@ class FeatureExtractor:
                    fast_gradient=fast_gradient)
 
     # -- calling ----------------------------------------------------------------------------
-    def __call__(self, images: Any) -> tuple[list[Any], list[Any]]:
+    def effective_compute_dtype(self, compute_dtype: str) -> str:
+        """The dtype :meth:`__call__` computes in when asked for ``compute_dtype``
+        (``"float32"`` or ``"bfloat16"``): bfloat16 needs the :class:`PlainConvChain`
+        (VGG19 with ``fast_gradient``); any other backbone computes in float32."""
+        if compute_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16'; got {compute_dtype!r}")
+        return compute_dtype if self.chain is not None else "float32"
+
+    def _chain_for(self, compute_dtype: str) -> PlainConvChain | None:
+        dtype = self.effective_compute_dtype(compute_dtype)
+        if dtype not in self._chains:
+            self._chains[dtype] = PlainConvChain.from_model(self.model, self.layer_names, dtype)
+        return self._chains[dtype]
+
+    def __call__(self, images: Any, compute_dtype: str = "float32") -> tuple[list[Any], list[Any]]:
         """Features of a float batch (B, H, W, 3) of RGB images in [0, 255].
+
+        Parameters
+        ----------
+        images : array-like or tf.Tensor, (B, H, W, 3), float RGB in [0, 255]
+        compute_dtype : ``"float32"`` (default) or ``"bfloat16"``
+            The dtype of the backbone's computations (:meth:`effective_compute_dtype`);
+            the features are float32 either way.
 
         Returns
         -------
-        (content_features, style_features) : lists of tf.Tensor (B, H_l, W_l, C_l).
+        (content_features, style_features) : lists of float32 tf.Tensor (B, H_l, W_l, C_l).
         """
         import tensorflow as tf
 
@@ -241,7 +264,8 @@ class FeatureExtractor:
             x = tf.image.resize(x, self.input_size, method="bilinear", antialias=True)
         if self.preprocess is not None:
             x = self.preprocess(x)
-        outs = self.chain(x) if self.chain is not None else self.model(x, training=False)
+        chain = self._chain_for(compute_dtype)
+        outs = chain(x) if chain is not None else self.model(x, training=False)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
         by_name = dict(zip(self.layer_names, outs, strict=True))

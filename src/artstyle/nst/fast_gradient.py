@@ -9,6 +9,13 @@ section 4), cheaper on CPUs than TensorFlow's stock ``Conv2DBackpropInput``;
 :func:`fast_gram_matrix` gives the Gram matrix a one-product gradient. Values equal
 the plain definitions in :mod:`artstyle.nst.losses` within float32 rounding; measured
 speed-ups are in ``docs/benchmarks.md``.
+
+The chain can also run its convolutions in **bfloat16** (``compute_dtype``, Keras'
+name for the dtype of a layer's computations): the image, kernels and activations
+rounded to bfloat16's 8-bit mantissa, the layer outputs handed to the loss in
+float32. CPUs with Intel AMX tiles run these convolutions about 2.7x faster
+(:func:`bfloat16_is_fast`, :func:`resolve_compute_dtype`); loss values then differ
+from the float32 ones by about 1% (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,44 @@ import numpy as np
 from artstyle.nst.losses import feature_batch
 
 logger = logging.getLogger(__name__)
+
+#: The compute dtypes a :class:`PlainConvChain` runs in (``"auto"`` resolves to one).
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def bfloat16_is_fast(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether bfloat16 convolutions beat float32 ones here: a CPU with Intel AMX-BF16
+    tiles (``amx_bf16`` in the flags of ``/proc/cpuinfo``: Sapphire Rapids and later)
+    and no GPU visible to TensorFlow. Elsewhere (no such flag, no ``/proc/cpuinfo``,
+    or a GPU, where float32 convolutions already use TensorFloat-32) False: bfloat16
+    convolutions without AMX are emulated and slower than float32 ones.
+    """
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            amx = any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
+    if not amx:
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
+def resolve_compute_dtype(compute_dtype: str) -> str:
+    """``"float32"`` or ``"bfloat16"`` for a setting that may be ``"auto"``
+    (bfloat16 where :func:`bfloat16_is_fast`, else float32).
+
+    Raises
+    ------
+    ValueError
+        Not one of ``"auto"``, ``"float32"``, ``"bfloat16"``.
+    """
+    if compute_dtype == "auto":
+        return "bfloat16" if bfloat16_is_fast() else "float32"
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype must be 'auto', 'float32' or 'bfloat16'; got {compute_dtype!r}")
+    return compute_dtype
 
 
 def fast_gram_matrix(features: Any) -> Any:
@@ -79,15 +124,19 @@ class PlainConvChain:
 
     Use :meth:`from_model`, which returns ``None`` when the model is not such a chain.
     Calling the object with a float32 tensor (B, H, W, C_in) returns the list of the
-    requested layers' outputs (B, H_l, W_l, C_l), like the truncated Keras model.
+    requested layers' outputs (B, H_l, W_l, C_l) in float32, like the truncated Keras
+    model; with ``compute_dtype="bfloat16"`` the input, kernels, biases and every
+    activation between are bfloat16 (module docstring).
     """
 
-    def __init__(self, steps: Sequence[tuple[str, Callable[[Any], Any]]], outputs: Sequence[str]):
+    def __init__(self, steps: Sequence[tuple[str, Callable[[Any], Any]]], outputs: Sequence[str],
+                 compute_dtype: str = "float32"):
         self.steps = list(steps)
         self.outputs = tuple(outputs)
+        self.compute_dtype = compute_dtype
 
     @staticmethod
-    def _conv_step(layer: Any) -> Callable[[Any], Any] | None:
+    def _conv_step(layer: Any, compute_dtype: str = "float32") -> Callable[[Any], Any] | None:
         import tensorflow as tf
 
         cfg = layer.get_config()
@@ -100,10 +149,12 @@ class PlainConvChain:
             return None
         weights = layer.get_weights()
         kernel = np.asarray(weights[0], np.float32)
-        bias = tf.constant(np.asarray(weights[1], np.float32)) if len(weights) > 1 else None
-        forward_kernel = tf.constant(kernel)
+        bias = (tf.constant(np.asarray(weights[1], np.float32), compute_dtype)
+                if len(weights) > 1 else None)
+        forward_kernel = tf.constant(kernel, compute_dtype)
         # (kh, kw, C_in, C_out) -> flipped spatially, channels swapped: (kh, kw, C_out, C_in)
-        input_grad_kernel = tf.constant(np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))))
+        input_grad_kernel = tf.constant(
+            np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))), compute_dtype)
         relu = activation == "relu"
 
         @tf.custom_gradient
@@ -136,14 +187,16 @@ class PlainConvChain:
         return lambda x: tf.nn.max_pool2d(x, pool, strides, padding)
 
     @classmethod
-    def from_model(cls, model: Any, outputs: Sequence[str]) -> PlainConvChain | None:
+    def from_model(cls, model: Any, outputs: Sequence[str],
+                   compute_dtype: str = "float32") -> PlainConvChain | None:
         """The chain equivalent of ``model`` up to the deepest of ``outputs``, or ``None``.
 
         ``model`` qualifies when its top-level layers are an input layer followed by
         ``Conv2D`` (stride 1, 'same', odd kernel, no dilation or groups, ReLU or linear)
         and ``MaxPooling2D`` layers, each fed by the one before (checked numerically
         against the model on a small random image: any mismatch gives ``None``), as the
-        Keras VGG16/VGG19 feature stacks.
+        Keras VGG16/VGG19 feature stacks. ``compute_dtype``: ``"float32"`` or
+        ``"bfloat16"`` (class docstring); the check then allows bfloat16's rounding.
         """
         import tensorflow as tf
 
@@ -155,7 +208,7 @@ class PlainConvChain:
             kind = type(layer).__name__
             if kind == "InputLayer":
                 continue
-            step = (cls._conv_step(layer) if kind == "Conv2D"
+            step = (cls._conv_step(layer, compute_dtype) if kind == "Conv2D"
                     else cls._pool_step(layer) if kind == "MaxPooling2D" else None)
             if step is None:
                 logger.debug("%s: layer %r (%s) is not part of a plain conv chain; using Keras gradients",
@@ -165,14 +218,17 @@ class PlainConvChain:
             missing.discard(layer.name)
         if missing:
             return None
-        chain = cls(steps, outputs)
+        if compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16'; got {compute_dtype!r}")
+        chain = cls(steps, outputs, compute_dtype)
+        tol = 1e-4 if compute_dtype == "float32" else 5e-2  # bfloat16: 8-bit mantissa
         probe = np.random.default_rng(0).uniform(0.0, 255.0, (1, 37, 45, 3)).astype(np.float32)
         try:
             ours = chain(tf.constant(probe))
             theirs = model(probe, training=False)
             theirs = theirs if isinstance(theirs, (list, tuple)) else [theirs]
             same = len(ours) == len(theirs) and all(
-                np.allclose(a.numpy(), np.asarray(b), rtol=1e-4, atol=1e-4 * (1.0 + float(np.abs(b).max())))
+                np.allclose(a.numpy(), np.asarray(b), rtol=tol, atol=tol * (1.0 + float(np.abs(b).max())))
                 for a, b in zip(ours, theirs))
         except Exception as exc:  # noqa: BLE001 - any failure means "not this chain"
             logger.debug("%s: plain conv chain check failed (%s); using Keras gradients", model.name, exc)
@@ -180,8 +236,11 @@ class PlainConvChain:
         return chain if same else None
 
     def __call__(self, x: Any) -> list[Any]:
+        import tensorflow as tf
+
         found = {}
+        x = tf.cast(x, self.compute_dtype)
         for name, step in self.steps:
             x = step(x)
             found[name] = x
-        return [found[name] for name in self.outputs]
+        return [tf.cast(found[name], tf.float32) for name in self.outputs]

@@ -210,6 +210,9 @@ class StyleTransferLoss:
     mask : numpy.ndarray (H, W) float in [0, 1], or None
         Where the style applies (:func:`masked_gram_matrix`): the image's Gram matrices
         are taken over the mask's positions only; None = everywhere.
+    compute_dtype : ``"float32"`` (default) or ``"bfloat16"``
+        The dtype of the backbone's computations, for the targets and every call
+        (:meth:`artstyle.nst.FeatureExtractor.__call__`); the loss itself is float32.
 
     Calling it with an image ``x`` of shape (1, H, W, 3), float32 RGB in [0, 1] (same
     H, W as ``content``) returns a dict of scalar tensors ``total``, ``content``,
@@ -218,7 +221,8 @@ class StyleTransferLoss:
 
     def __init__(self, extractor: Any, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray],
                  weights: LossWeights = LossWeights(),
-                 blend_weights: Sequence[float] | None = None, mask: np.ndarray | None = None):
+                 blend_weights: Sequence[float] | None = None, mask: np.ndarray | None = None,
+                 compute_dtype: str = "float32"):
         import tensorflow as tf
 
         from artstyle.nst.fast_gradient import fast_gram_matrix
@@ -235,12 +239,13 @@ class StyleTransferLoss:
         styles = [as_rgb_uint8(s, what="style image") for s in styles]
         self.blend_weights = normalised_blend_weights(blend_weights, len(styles))
         self.shape = content.shape
-        c_feats, _ = extractor(tf.constant(content[None], tf.float32))
+        self.compute_dtype = extractor.effective_compute_dtype(compute_dtype)
+        c_feats, _ = extractor(tf.constant(content[None], tf.float32), self.compute_dtype)
         self.content_targets = [tf.constant(f) for f in c_feats]
         #: One list of per-layer target Gram matrices per painting.
         self.style_targets_per_painting = []
         for s in styles:
-            _, s_feats = extractor(tf.constant(s[None], tf.float32))
+            _, s_feats = extractor(tf.constant(s[None], tf.float32), self.compute_dtype)
             self.style_targets_per_painting.append([tf.constant(self.gram(f)) for f in s_feats])
         self.style_targets = self.style_targets_per_painting[0]
         self.mask = None if mask is None else tf.constant(np.asarray(mask, np.float32))
@@ -248,7 +253,7 @@ class StyleTransferLoss:
     def __call__(self, image01: Any) -> dict[str, Any]:
         import tensorflow as tf
 
-        c_feats, s_feats = self.extractor(image01 * 255.0)
+        c_feats, s_feats = self.extractor(image01 * 255.0, self.compute_dtype)
         c = tf.add_n([content_loss(f, t) for f, t in zip(c_feats, self.content_targets, strict=True)])
         grams = [self.gram(f) if self.mask is None else masked_gram_matrix(self.gram, f, self.mask)
                  for f in s_feats]

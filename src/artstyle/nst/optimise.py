@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from artstyle.config import AUTO_COARSEST_SIDE, LossWeights, TransferParams
+from artstyle.config import AUTO_COARSEST_SIDE, AUTO_ONE_SCALE_MAX_SIDE, LossWeights, TransferParams
 from artstyle.errors import ArtstyleError
 from artstyle.images import as_rgb_uint8
 from artstyle.nst.extractor import FeatureExtractor
+from artstyle.nst.fast_gradient import resolve_compute_dtype
 from artstyle.nst.fourier import fourier_image, fourier_scale
 from artstyle.nst.inputs import (
     composite,
@@ -85,7 +86,9 @@ class StylizeResult:
     extra : dict
         ``stop_reason``, ``init``, ``seed`` (of the noise start; the run is repeatable
         from it), ``preserve_colors``, ``blend_weights`` (normalised, one per style),
-        ``scales``, ``budgets`` (evaluations per scale), ``estimated_memory_mb`` (the
+        ``scales``, ``budgets`` (evaluations per scale), ``compute_dtype`` (of the
+        backbone's convolutions; the losses in ``history`` are computed in it),
+        ``estimated_memory_mb`` (the
         estimate checked before starting, :func:`estimate_memory_mb`),
         ``peak_memory_mb`` (the process's peak resident memory so far,
         ``getrusage(RUSAGE_SELF).ru_maxrss``: a high-water mark of the whole process,
@@ -123,7 +126,7 @@ class StylizeResult:
             "height": int(self.image.shape[0]), "width": int(self.image.shape[1]),
             "style_height": int(self.style_shape[0]), "style_width": int(self.style_shape[1]),
             **{k: self.extra[k] for k in ("seed", "preserve_colors", "blend_weights", "mask",
-                                          "peak_memory_mb", "estimated_memory_mb")
+                                          "compute_dtype", "peak_memory_mb", "estimated_memory_mb")
                if k in self.extra},
         }
 
@@ -189,13 +192,16 @@ LBFGS_MEMORY = 20
 
 
 def auto_scales(side: int, coarsest_side: int = AUTO_COARSEST_SIDE,
-                max_stages: int | None = None) -> list[float]:
+                max_stages: int | None = None,
+                one_scale_max_side: int = AUTO_ONE_SCALE_MAX_SIDE) -> list[float]:
     """The coarse-to-fine scales of ``scales: auto`` for an output whose longest side is ``side``.
 
-    Halves from the output (scale 1.0) while the stage's longest side is above
-    ``coarsest_side``, as the multi-resolution recipes for neural-style do (optimise small,
-    upsample, refine): 256 px or less -> ``[1.0]``, 512 -> ``[0.5, 1.0]``,
-    1024 (or 868) -> ``[0.25, 0.5, 1.0]``.
+    One scale up to ``one_scale_max_side``; larger outputs halve from the output (scale
+    1.0) while the stage's longest side is above ``coarsest_side``, as the
+    multi-resolution recipes for neural-style do (optimise small, upsample, refine):
+    512 px or less -> ``[1.0]``, 868 or 1024 -> ``[0.25, 0.5, 1.0]``, 2048 ->
+    ``[0.125, 0.25, 0.5, 1.0]``. (At 512 px a coarse stage is pure cost: its upsampled
+    result starts the full-size stage at the photo's loss, ``benchmarks/coarse_to_fine.py``.)
 
     Parameters
     ----------
@@ -206,12 +212,17 @@ def auto_scales(side: int, coarsest_side: int = AUTO_COARSEST_SIDE,
         :data:`artstyle.config.AUTO_COARSEST_SIDE`.
     max_stages : int, optional
         At most this many stages (the finest ones): one evaluation per stage at least.
+    one_scale_max_side : int
+        Outputs up to this side run at one scale, default
+        :data:`artstyle.config.AUTO_ONE_SCALE_MAX_SIDE`.
 
     Returns
     -------
     list of float
         Increasing scales ending in 1.0.
     """
+    if side <= one_scale_max_side:
+        return [1.0]
     scales = [1.0]
     while side * scales[0] > coarsest_side and (max_stages is None or len(scales) < max_stages):
         scales.insert(0, scales[0] / 2)
@@ -508,7 +519,9 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         coefficients with gains ``(f / f_max) ** -p``,
         :func:`artstyle.nst.fourier.fourier_scale`; 0 = the pixels, box-bounded),
         ``preserve_colors`` (the final image takes the photo's YIQ chroma,
-        :func:`artstyle.nst.inputs.keep_colours`) and ``memory_limit_mb`` (None = the
+        :func:`artstyle.nst.inputs.keep_colours`), ``compute_dtype`` (VGG19's
+        convolutions in ``"float32"`` or ``"bfloat16"``; ``"auto"``:
+        :func:`artstyle.nst.fast_gradient.resolve_compute_dtype`) and ``memory_limit_mb`` (None = the
         memory available now; a larger estimate, :func:`estimate_memory_mb`, is refused
         before any work).
     weights : artstyle.config.LossWeights
@@ -574,6 +587,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     else:
         scales = [float(s) for s in settings.scales] or [1.0]
     budgets = _split_budget(settings.max_evaluations, scales)
+    compute_dtype = extractor.effective_compute_dtype(resolve_compute_dtype(settings.compute_dtype))
     limit_mb = (settings.memory_limit_mb if settings.memory_limit_mb is not None
                 else available_memory_mb())
     estimate_mb = check_memory(extractor, content.shape[:2], max_side, limit_mb, optimizer)
@@ -605,7 +619,8 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
             loss_fn = StyleTransferLoss(extractor, content_w,
                                         styles_w[0] if len(styles_w) == 1 else styles_w, weights,
                                         blend_weights=blend,
-                                        mask=None if mask_u8 is None else mask_at(mask_u8, h, w))
+                                        mask=None if mask_u8 is None else mask_at(mask_u8, h, w),
+                                        compute_dtype=compute_dtype)
             tracker.new_stage(stage, scale, budget)
             if optimizer == "lbfgs":
                 reason = _run_lbfgs(loss_fn, image01, tracker, settings.fourier_exponent)
@@ -651,6 +666,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
                                 "blend_weights": [round(float(b), 6) for b in blend],
                                 "mask": mask_u8 is not None,
                                 "scales": scales, "budgets": budgets,
+                                "compute_dtype": compute_dtype,
                                 "estimated_memory_mb": round(estimate_mb, 1),
                                 "peak_memory_mb": round(peak_memory_mb(), 1),
                                 **({"fourier_exponent": float(settings.fourier_exponent)}
