@@ -198,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
         ssim_to_content,
         stylize,
     )
-    from artstyle.nst.fast_gradient import resolve_compute_dtype
     from artstyle.nst.inputs import prepare_images
     from artstyle.nst.optimise import auto_scales
 
@@ -252,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_ours(init: str, fourier_exponent: float = DEFAULTS.fourier_exponent, ex=extractor,
                  scales: list[float] = scales, compute_dtype: str = DEFAULTS.compute_dtype):
-        dtype = ex.effective_compute_dtype(resolve_compute_dtype(compute_dtype))
+        dtype = ex.effective_compute_dtype(compute_dtype)
         logger.info("ours: %s, scales %s, init %s, Fourier exponent %g, %s gradient, %s",
                     DEFAULTS.optimizer, scales, init, fourier_exponent,
                     "hand-written" if ex.fast_gradient else "automatic", dtype)
@@ -264,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         def rescore(image: np.ndarray) -> None:
             if image.shape[:2] == content_w.shape[:2]:
                 t0 = time.perf_counter()
-                scores.append({"total": float_loss(image), "spent": time.perf_counter() - t0})
+                scores.append({"total": float32_loss(image), "spent": time.perf_counter() - t0})
 
         def reached(record: dict) -> bool:
             if record["scale"] != 1.0:
@@ -275,7 +274,6 @@ def main(argv: list[str] | None = None) -> int:
                 scores[-1]["step"] = record["step"]
             return bool(scores) and scores[-1]["total"] <= target
 
-        float_loss = float32_loss
         result = stylize(content, style, extractor=ex, settings=settings, weights=TUTORIAL_WEIGHTS,
                          callback=reached, preview=None if dtype == "float32" else rescore)
         result.extra["image_gradient"] = "hand-written" if ex.fast_gradient else "automatic"

@@ -360,11 +360,16 @@ def test_bfloat16_chain_gives_float32_features_and_loss_close_to_float32(vgg_ran
     """compute_dtype="bfloat16": the chain computes in bfloat16 and hands float32 features
     to the loss; features, loss and image gradient stay close to float32's (bfloat16 keeps
     8 bits of mantissa: relative rounding 2**-8)."""
+    from artstyle.nst import fast_gradient
+
     image = _smooth_image(23, 37, seed=3).astype(np.float32)
     x = tf.constant(image[None])
     f32 = vgg_random(x)
     f16 = vgg_random(x, compute_dtype="bfloat16")
     assert vgg_random.effective_compute_dtype("bfloat16") == "bfloat16"
+    assert vgg_random.effective_compute_dtype("auto") == fast_gradient.resolve_compute_dtype("auto")
+    with pytest.raises(ValueError, match="compute_dtype"):
+        vgg_random.effective_compute_dtype("float16")
     assert vgg_random._chains["bfloat16"].compute_dtype == "bfloat16"
     for a, b in zip(f16[0] + f16[1], f32[0] + f32[1], strict=True):
         assert a.dtype == tf.float32

@@ -12,7 +12,7 @@ import numpy as np
 
 from artstyle.config import VGG19_CONTENT_LAYERS, VGG19_STYLE_LAYERS
 from artstyle.models.vgg19 import build_vgg19_notop, vgg_preprocess
-from artstyle.nst.fast_gradient import PlainConvChain
+from artstyle.nst.fast_gradient import PlainConvChain, resolve_compute_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -231,11 +231,18 @@ class FeatureExtractor:
     # -- calling ----------------------------------------------------------------------------
     def effective_compute_dtype(self, compute_dtype: str) -> str:
         """The dtype :meth:`__call__` computes in when asked for ``compute_dtype``
-        (``"float32"`` or ``"bfloat16"``): bfloat16 needs the :class:`PlainConvChain`
-        (VGG19 with ``fast_gradient``); any other backbone computes in float32."""
-        if compute_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16'; got {compute_dtype!r}")
-        return compute_dtype if self.chain is not None else "float32"
+        (``"float32"``, ``"bfloat16"`` or ``"auto"``,
+        :func:`artstyle.nst.fast_gradient.resolve_compute_dtype`): bfloat16 needs the
+        :class:`PlainConvChain` (VGG19 with ``fast_gradient``); any other backbone
+        computes in float32.
+
+        Raises
+        ------
+        ValueError
+            Another value.
+        """
+        dtype = resolve_compute_dtype(compute_dtype)
+        return dtype if self.chain is not None else "float32"
 
     def _chain_for(self, compute_dtype: str) -> PlainConvChain | None:
         dtype = self.effective_compute_dtype(compute_dtype)
@@ -249,7 +256,7 @@ class FeatureExtractor:
         Parameters
         ----------
         images : array-like or tf.Tensor, (B, H, W, 3), float RGB in [0, 255]
-        compute_dtype : ``"float32"`` (default) or ``"bfloat16"``
+        compute_dtype : ``"float32"`` (default), ``"bfloat16"`` or ``"auto"``
             The dtype of the backbone's computations (:meth:`effective_compute_dtype`);
             the features are float32 either way.
 

@@ -13,9 +13,9 @@ speed-ups are in ``docs/benchmarks.md``.
 The chain can also run its convolutions in **bfloat16** (``compute_dtype``, Keras'
 name for the dtype of a layer's computations): the image, kernels and activations
 rounded to bfloat16's 8-bit mantissa, the layer outputs handed to the loss in
-float32. CPUs with Intel AMX tiles run these convolutions about 2.7x faster
-(:func:`bfloat16_is_fast`, :func:`resolve_compute_dtype`); loss values then differ
-from the float32 ones by about 1% (``docs/benchmarks.md``).
+float32. On CPUs with Intel AMX tiles a VGG19 loss-and-gradient pass is then 2.2-3.5x
+faster (128-512 px; :func:`bfloat16_is_fast`, :func:`resolve_compute_dtype`); loss
+values differ from the float32 ones by about 1% (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations

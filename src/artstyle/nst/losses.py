@@ -210,7 +210,7 @@ class StyleTransferLoss:
     mask : numpy.ndarray (H, W) float in [0, 1], or None
         Where the style applies (:func:`masked_gram_matrix`): the image's Gram matrices
         are taken over the mask's positions only; None = everywhere.
-    compute_dtype : ``"float32"`` (default) or ``"bfloat16"``
+    compute_dtype : ``"float32"`` (default), ``"bfloat16"`` or ``"auto"``
         The dtype of the backbone's computations, for the targets and every call
         (:meth:`artstyle.nst.FeatureExtractor.__call__`); the loss itself is float32.
 

@@ -22,11 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from artstyle.config import AUTO_COARSEST_SIDE, AUTO_ONE_SCALE_MAX_SIDE, LossWeights, TransferParams
+from artstyle.config import (
+    AUTO_COARSEST_SIDE,
+    AUTO_ONE_SCALE_MAX_SIDE,
+    LossWeights,
+    TransferParams,
+)
 from artstyle.errors import ArtstyleError
 from artstyle.images import as_rgb_uint8
 from artstyle.nst.extractor import FeatureExtractor
-from artstyle.nst.fast_gradient import resolve_compute_dtype
 from artstyle.nst.fourier import fourier_image, fourier_scale
 from artstyle.nst.inputs import (
     composite,
@@ -587,7 +591,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     else:
         scales = [float(s) for s in settings.scales] or [1.0]
     budgets = _split_budget(settings.max_evaluations, scales)
-    compute_dtype = extractor.effective_compute_dtype(resolve_compute_dtype(settings.compute_dtype))
+    compute_dtype = extractor.effective_compute_dtype(settings.compute_dtype)
     limit_mb = (settings.memory_limit_mb if settings.memory_limit_mb is not None
                 else available_memory_mb())
     estimate_mb = check_memory(extractor, content.shape[:2], max_side, limit_mb, optimizer)
