@@ -307,7 +307,10 @@ def check_writable_image_path(path: str) -> None:
 
 
 def _stylize(args: argparse.Namespace) -> int:
+    from artstyle.nst.optimise import repeatable_threads
     from artstyle.stylize import stylize_files
+
+    repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
     for path in (args.output, args.panel):
         if path:
@@ -365,8 +368,11 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from artstyle import paths
+    from artstyle.nst.optimise import repeatable_threads
     from artstyle.serve import run_server
     from artstyle.stylize import missing_model
+
+    repeatable_threads()
 
     try:
         params = ServeParams(host=args.host, port=args.port, model=args.model)

@@ -42,11 +42,17 @@ from artstyle.nst.losses import (
                                  style_loss,
                                  total_variation_loss,
 )
-from artstyle.nst.optimise import StyleTransferDiverged, StylizeResult, stylize
+from artstyle.nst.optimise import (
+                                 StyleTransferDiverged,
+                                 StylizeResult,
+                                 repeatable_threads,
+                                 stylize,
+)
 from artstyle.nst.outputs import plot_losses, save_panel, ssim_to_content
 
 __all__ = [
     "FeatureExtractor", "StyleTransferDiverged", "StyleTransferLoss", "StylizeResult",
-    "content_loss", "default_own_cnn_layers", "gram_matrix", "plot_losses", "save_panel",
-    "ssim_to_content", "style_loss", "stylize", "total_variation_loss",
+    "content_loss", "default_own_cnn_layers", "gram_matrix", "plot_losses",
+    "repeatable_threads", "save_panel", "ssim_to_content", "style_loss", "stylize",
+    "total_variation_loss",
 ]

@@ -485,6 +485,25 @@ def _run_adam(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker,
     return "budget"
 
 
+def repeatable_threads() -> None:
+    """Let TensorFlow run one op at a time (inter-op threads 1), each op still on every core.
+
+    With two or more inter-op threads, ops that are independent in the loss-and-gradient
+    graph run concurrently and share the intra-op thread pool; their sums then split
+    differently from call to call, and VGG19's image gradient at 512 px differs between
+    two calls on the same image in the 8th digit (float32) or the 12th (bfloat16).
+    L-BFGS amplifies that into outputs a few grey levels apart. With one inter-op thread
+    the gradients are bit-identical and a pass is no slower (measured in
+    ``docs/style-transfer.md``). It sets ``TF_NUM_INTEROP_THREADS=1`` unless the
+    environment already sets it, which TensorFlow reads when it starts its runtime: call
+    it before TensorFlow runs its first op (the command line and the ``stylize`` stage
+    do); afterwards it changes nothing.
+    """
+    import os
+
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
 def _upsample01(image01: np.ndarray, height: int, width: int) -> np.ndarray:
     import tensorflow as tf
 
