@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from artstyle.nst import repeatable_threads
+
+    repeatable_threads()  # as the command line: one inter-op thread (byte-identical runs)
 
     from artstyle.images import load_image_source
     from artstyle.nst import (
