@@ -20,6 +20,7 @@ values differ from the float32 ones by about 1% (``docs/benchmarks.md``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,12 +35,14 @@ logger = logging.getLogger(__name__)
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
+@functools.cache
 def bfloat16_is_fast(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether bfloat16 convolutions beat float32 ones here: a CPU with Intel AMX-BF16
     tiles (``amx_bf16`` in the flags of ``/proc/cpuinfo``: Sapphire Rapids and later)
     and no GPU visible to TensorFlow. Elsewhere (no such flag, no ``/proc/cpuinfo``,
     or a GPU, where float32 convolutions already use TensorFloat-32) False: bfloat16
-    convolutions without AMX are emulated and slower than float32 ones.
+    convolutions without AMX are emulated and slower than float32 ones. Worked out once
+    per ``cpuinfo`` path (cached).
     """
     try:
         with open(cpuinfo, encoding="ascii", errors="replace") as f:
@@ -200,6 +203,8 @@ class PlainConvChain:
         """
         import tensorflow as tf
 
+        if compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16'; got {compute_dtype!r}")
         missing = set(outputs)
         steps: list[tuple[str, Callable[[Any], Any]]] = []
         for layer in model.layers:
@@ -218,8 +223,6 @@ class PlainConvChain:
             missing.discard(layer.name)
         if missing:
             return None
-        if compute_dtype not in COMPUTE_DTYPES:
-            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16'; got {compute_dtype!r}")
         chain = cls(steps, outputs, compute_dtype)
         tol = 1e-4 if compute_dtype == "float32" else 5e-2  # bfloat16: 8-bit mantissa
         probe = np.random.default_rng(0).uniform(0.0, 255.0, (1, 37, 45, 3)).astype(np.float32)
