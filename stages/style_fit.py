@@ -10,7 +10,7 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.boosting import check_training_classes
+    from artstyle.labels import check_training_classes
     from artstyle.features import load_features
     from artstyle.heads import fit_head, save_head
     from artstyle.io import atomic_dir, write_json
