@@ -14,8 +14,7 @@ def main(params, argv):
 
     (name,) = argv
     spec = params.style_feature_set(name)
-    weights, stage = {"vgg19": (paths.VGG19_WEIGHTS, "pretrained"), "efficientnet_lite0": (
-        paths.EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}[spec.backbone]
+    weights, stage = paths.BACKBONE_WEIGHTS[spec.backbone]
     if not weights.is_file():
         raise ArtstyleError(f"{weights} not found; run: dvc repro {stage}")
     describe = StyleDescriptor(weights, spec.stat_layers, spec.gram_layers, backbone=spec.backbone)

@@ -10,10 +10,10 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.labels import check_training_classes
     from artstyle.features import load_features
     from artstyle.heads import fit_head, save_head
     from artstyle.io import atomic_dir, write_json
+    from artstyle.labels import check_training_classes
 
     (name,) = argv
     spec = params.style_model(name)

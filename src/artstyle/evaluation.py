@@ -207,3 +207,4 @@ def plot_validation_curves(curves: pd.DataFrame, path: str | Path, notice: str =
     ax.legend(fontsize=8, ncol=2)
     set_title(ax, "Validation accuracy per epoch", notice)
     save_figure(fig, path)
+

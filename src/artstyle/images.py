@@ -78,7 +78,7 @@ from PIL import (
     UnidentifiedImageError,
 )
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, MissingInput
 from artstyle.imagenet import IMAGENET_MEAN_RGB
 from artstyle.io import atomic_path
 
@@ -1127,5 +1127,5 @@ def load_image_source(source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
 
         return np.ascontiguousarray(load_sample_image(source[len(SKLEARN_PREFIX):]))
     if not Path(source).exists():
-        raise FileNotFoundError(f"image {source} not found")
+        raise MissingInput(f"image {source} not found")
     return load_rgb_array(source, max_pixels=max_pixels)

@@ -26,6 +26,9 @@ VGG19_WEIGHTS = PRETRAINED / "vgg19_notop.weights.h5"
 PRETRAINED_EFFICIENTNET = MODELS / "pretrained_efficientnet"
 #: ``artstyle.models.efficientnet_lite.WEIGHTS_FILENAME`` in that folder.
 EFFICIENTNET_WEIGHTS = PRETRAINED_EFFICIENTNET / "efficientnet_lite0.weights.h5"
+#: ImageNet weights of each frozen backbone, with the stage that writes them.
+BACKBONE_WEIGHTS = {"vgg19": (VGG19_WEIGHTS, "pretrained"),
+                    "efficientnet_lite0": (EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data"

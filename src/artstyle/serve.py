@@ -105,8 +105,8 @@ class Pipeline:
     params : ServeParams
     model : str
         The classifier's name ("" when none could be loaded).
-    classifier : tuple or None
-        ``artstyle.cli.load_classifier``'s (model, classes, input side, prepared side).
+    classifier : TrainedClassifier or None
+        :func:`artstyle.classifier.load_classifier`'s member (any kind).
     missing : list of str
         What is missing, each with the command that builds it.
     notice : str
@@ -115,12 +115,12 @@ class Pipeline:
         The ``stylize`` group of ``params.yaml`` (defaults without it): optimiser, layers
         and loss weights of each backbone.
     backbones : list of str
-        ``vgg19`` and ``own:<model>`` for every trained neural model.
+        ``vgg19`` and ``own:<model>`` for every trained neural member.
     """
 
     params: ServeParams
     model: str = ""
-    classifier: tuple | None = None
+    classifier: object | None = None
     missing: list[str] = field(default_factory=list)
     notice: str = ""
     stylize: StylizeParams = field(default_factory=StylizeParams)
@@ -139,8 +139,9 @@ class Pipeline:
         p = cls(params)
         if paths.PARAMS.exists():
             p.stylize = load_params(paths.PARAMS).stylize
-        trained = sorted(f.parent.name for f in paths.MODELS.glob("*/model.keras"))
-        p.backbones = ["vgg19"] + [f"own:{m}" for m in trained]
+        from artstyle.classifier import trained_members
+
+        p.backbones = ["vgg19"] + [f"own:{m}" for m in trained_members(("neural",))]
         if not paths.VGG19_WEIGHTS.exists():
             p.missing.append("the VGG19 weights for re-painting: run `dvc repro pretrained`")
         if not (paths.PREPARED / paths.MANIFEST_NAME).exists():
@@ -148,13 +149,13 @@ class Pipeline:
                              "`dvc repro prepare`")
         p.notice = dataset_notice(paths.PREPARED)
         try:
-            from artstyle.cli import load_classifier
+            from artstyle.classifier import load_classifier
             from artstyle.patterns import gradcam
-            from artstyle.patterns.report import select_model
 
-            p.model = select_model(params.model, candidates=trained or None)
-            p.classifier = load_classifier(p.model)
-            p._gm = gradcam.gradcam_model(p.classifier[0])
+            p.classifier = load_classifier(params.model)
+            p.model = p.classifier.name
+            if p.classifier.keras_model is not None:
+                p._gm = gradcam.gradcam_model(p.classifier.keras_model)
         except (ArtstyleError, FileNotFoundError) as err:
             p.model, p.classifier = "", None
             p.missing.append(f"a trained classifier ({err}): run `dvc repro`")
@@ -203,13 +204,14 @@ class Pipeline:
             return self._prototypes
 
     def _find_prototypes(self) -> dict[str, str]:
-        if self.classifier is None or not (paths.PREPARED / paths.MANIFEST_NAME).exists():
+        if (self.classifier is None or self._gm is None
+                or not (paths.PREPARED / paths.MANIFEST_NAME).exists()):
             return {}
         from artstyle.data.dataset import load_manifest, load_split, resize_batch
         from artstyle.patterns import collection
         from artstyle.patterns.report import embed
 
-        model, _, input_size, _ = self.classifier
+        model, input_size = self.classifier.keras_model, self.classifier.input_size
         train, classes = load_split(paths.PREPARED, "train")
         manifest, _ = load_manifest(paths.PREPARED)
         rows = manifest[manifest["split"] == "train"].reset_index(drop=True)
@@ -238,8 +240,10 @@ def classify_upload(pipeline: Pipeline, path: str | None):
         return None, None, f"**{err}**"
     seen = pipeline.look(rgb)
     (best, p), = seen.top[:1]
-    text = (f"Most likely **{best}** ({p:.0%}), by the model `{pipeline.model}`. The heat map "
-            f"shows where it looks for {best} (Grad-CAM on `{seen.layer}`).")
+    text = f"Most likely **{best}** ({p:.0%}), by the model `{pipeline.model}`."
+    if not seen.layer:
+        return {m: q for m, q in seen.top}, None, text + " (No heat map: Grad-CAM needs a neural model.)"
+    text += f" The heat map shows where it looks for {best} (Grad-CAM on `{seen.layer}`)."
     return {m: q for m, q in seen.top}, _display(seen.overlay), text
 
 
@@ -283,7 +287,7 @@ def repaint(pipeline: Pipeline, request: RepaintRequest, workdir: Path):
         generator (Cancel, or the tab closed) stops it at its next evaluation.
     """
     from artstyle.images import load_image_source, save_image
-    from artstyle.stylize import backbone_params, judge_images, with_overrides
+    from artstyle.stylize import backbone_params, with_overrides
 
     try:
         if request.photo_choice == UPLOADED:
@@ -380,8 +384,8 @@ def repaint(pipeline: Pipeline, request: RepaintRequest, workdir: Path):
                    f"{result.image.shape[1]}x{result.image.shape[0]} px"
                    + (" (diverged: the last good image is shown)" if result.diverged else ".")]
         if pipeline.classifier is not None:
-            model, classes, input_size, side = pipeline.classifier
-            (seen,) = judge_images(model, input_size, [result.image], side, classes)
+            clf = pipeline.classifier
+            seen = clf.classes[int(clf.proba([result.image])[0].argmax())]
             hit = "yes" if seen == movement else "no"
             verdict.append(f"The classifier `{pipeline.model}` sees **{seen}** in the result; "
                            f"the painting's movement is {movement}: style hit **{hit}**.")
@@ -409,7 +413,7 @@ def build_page(pipeline: Pipeline, workdir: Path):
         header.append(f"> {pipeline.notice}")
     if pipeline.missing:
         header.append(_missing_text(pipeline))
-    movements = sorted(pipeline.classifier[1]) if pipeline.classifier else []
+    movements = sorted(pipeline.classifier.classes) if pipeline.classifier else []
 
     with gr.Blocks(title="artstyle", delete_cache=(max(60, prm.keep_files_s // 4),
                                                    prm.keep_files_s)) as page:
