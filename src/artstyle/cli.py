@@ -226,7 +226,8 @@ def _classify(args: argparse.Namespace) -> int:
                 batch.append((path, classifier.prepare(load_rgb_array(str(path)))))
             except ImageRejected as err:
                 failed += 1
-                bar.write(f"artstyle: {path}: skipped, {err.reason}: {err.message}")
+                bar.write(f"artstyle: {path}: skipped, {err.reason}: {err.message}",
+                          file=sys.stderr)
             if len(batch) == CLASSIFY_BATCH:
                 n = len(batch)
                 flush()

@@ -78,6 +78,12 @@ def style_features_file(feature_set: str) -> Path:
     return FEATURES / f"style_{feature_set}.npz"
 
 
+def style_features_report(feature_set: str) -> Path:
+    """``reports/features/style_<set>.json``: how long describing the paintings took (a
+    metrics file: timings stay out of the cached descriptors, whose hash they would change)."""
+    return REPORTS / "features" / f"style_{feature_set}.json"
+
+
 def head_file(name: str) -> Path:
     """``models/<name>/head.joblib``: the fitted head of a style model."""
     return model_dir(name) / "head.joblib"

@@ -7,7 +7,7 @@
   The members were fitted on the training split, so their validation probabilities are
   honest inputs; the stacker's own validation accuracy is in-sample.
 
-``evaluate_ensemble@<name>`` combines the members' split probabilities
+``ensemble_<name>`` (``stages/evaluate_ensemble.py``) combines the members' split probabilities
 (:func:`split_probabilities`; the test split is only read there) and writes
 ``models/<name>/`` (``spec.json``, ``classes.json``, ``stacker.joblib`` for ``stack``), so
 that :func:`load` can classify new images with the members loaded by
@@ -99,7 +99,7 @@ def stack_proba(stacker, probas: Sequence[np.ndarray]) -> np.ndarray:
 
 def build_command(name: str) -> str:
     """The command that (re-)makes ensemble ``name`` and its members."""
-    return f"dvc repro evaluate_ensemble@{name}"
+    return f"dvc repro ensemble_{name}"
 
 
 def member_split_probabilities(params, name: str, splits: Sequence[str]) -> dict:
