@@ -16,8 +16,7 @@ def main(params, argv):
     from artstyle.members import ensemble
 
     (name,) = argv
-    results, stacker = ensemble.split_probabilities(params, name)
-    classes = ensemble.member_classes(params.ensembles[name].members[0])
+    results, classes, stacker = ensemble.split_probabilities(params, name)
     line = evaluate_member(name, results, classes, ensemble.build_command(name))
     with atomic_dir(paths.model_dir(name)) as tmp:
         ensemble.save(tmp, params, name, classes, stacker)

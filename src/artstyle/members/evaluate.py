@@ -1,4 +1,11 @@
-"""Scoring a zoo member on the prepared splits: what every ``evaluate`` stage ends with."""
+"""Scoring a zoo member on the prepared splits: what every ``evaluate`` stage ends with.
+
+Besides ``reports/eval/<name>/``, each evaluate stage keeps the member's probabilities of
+the validation and test paintings in ``data/probabilities/<name>.npz`` (the
+:mod:`artstyle.features` format: ``X`` the probabilities, ``y`` the labels, ``ids`` the
+paintings): the ensembles combine those files, so an ensemble's stage depends on its
+members' probabilities alone, not on the code of their kinds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from artstyle.evaluation import write_evaluation
 
 
 def evaluate_member(name: str, results: dict, member_classes: list[str], fix: str) -> str:
-    """Score one zoo member on ``data/prepared``'s splits and write ``reports/eval/<name>/``.
+    """Score one zoo member on ``data/prepared``'s splits; write its reports and probabilities.
 
     Every ``evaluate`` stage (one per member kind) ends here, so every row of the
     comparison is computed the same way.
@@ -33,6 +40,7 @@ def evaluate_member(name: str, results: dict, member_classes: list[str], fix: st
     """
     from artstyle import paths
     from artstyle.data.dataset import dataset_notice, load_manifest
+    from artstyle.features import save_features
     from artstyle.members.base import check_same_classes
 
     _, classes = load_manifest(paths.PREPARED)
@@ -40,5 +48,7 @@ def evaluate_member(name: str, results: dict, member_classes: list[str], fix: st
     m = write_evaluation(paths.eval_report(name), name, classes,
                          {s: (r[0], r[1]) for s, r in results.items()},
                          notice=dataset_notice(paths.PREPARED))
+    save_features(paths.probabilities_file(name), classes=classes, meta={"member": name},
+                  splits={s: (r[1], r[0], r[2]) for s, r in results.items()})
     return (f"{name}: test accuracy {m['test']['accuracy']:.3f}, macro-F1 "
             f"{m['test']['macro_f1']:.3f}; wrote {paths.eval_report(name)}")
