@@ -12,7 +12,8 @@ from __future__ import annotations
 from artstyle.evaluation import write_evaluation
 
 
-def evaluate_member(name: str, results: dict, member_classes: list[str], fix: str) -> str:
+def evaluate_member(name: str, results: dict, fix: str,
+                    member_classes: list[str] | None = None) -> str:
     """Score one zoo member on ``data/prepared``'s splits; write its reports and probabilities.
 
     Every ``evaluate`` stage (one per member kind) ends here, so every row of the
@@ -23,10 +24,10 @@ def evaluate_member(name: str, results: dict, member_classes: list[str], fix: st
     name : str
     results : dict of split -> (labels (n,) int, probabilities (n, k) float, ids (n,) str)
         From the member kind's ``split_probabilities``.
-    member_classes : list of str
-        The classes the member was fitted on (``models/<name>/classes.json``).
     fix : str
         The command that re-makes the member, for a mismatch.
+    member_classes : list of str, optional
+        The classes the member was fitted on; default ``models/<name>/classes.json``.
 
     Returns
     -------
@@ -44,6 +45,10 @@ def evaluate_member(name: str, results: dict, member_classes: list[str], fix: st
     from artstyle.members.base import check_same_classes
 
     _, classes = load_manifest(paths.PREPARED)
+    if member_classes is None:
+        from artstyle.io import read_json
+
+        member_classes = read_json(paths.model_dir(name) / "classes.json")
     check_same_classes(name, member_classes, str(paths.PREPARED), classes, fix)
     m = write_evaluation(paths.eval_report(name), name, classes,
                          {s: (r[0], r[1]) for s, r in results.items()},
