@@ -217,14 +217,17 @@ def _top_movements(classifier, image: str, top: int) -> list[tuple[str, float]]:
 def image_files(inputs: list[str]) -> list[Path]:
     """The files to classify: named files as given, folders searched recursively.
 
-    In folders, files with an image suffix (:data:`artstyle.images.IMAGE_SUFFIXES`) are
-    taken in sorted order; hidden and system files (``.DS_Store``, ``__MACOSX``...) are
+    In folders, entries with an image suffix (:data:`artstyle.images.IMAGE_SUFFIXES`)
+    that are not folders are taken in sorted order, regular or not: a named pipe, a
+    device or a broken link named like an image is listed so that the loader refuses it
+    in one line (:func:`artstyle.images.check_regular_file`) and it is counted, never
+    skipped silently. Hidden and system files (``.DS_Store``, ``__MACOSX``...) are
     skipped.
 
     Raises
     ------
     FileNotFoundError
-        An input does not exist.
+        An input does not exist (a broken link given by name is listed, as above).
     """
     from artstyle.images import IMAGE_SUFFIXES, is_hidden_or_system
 
@@ -232,11 +235,11 @@ def image_files(inputs: list[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += sorted(f for f in path.rglob("*") if f.is_file()
+            found += sorted(f for f in path.rglob("*") if not f.is_dir()
                             and f.suffix.lower() in IMAGE_SUFFIXES
                             and not any(is_hidden_or_system(part)
                                         for part in f.relative_to(path).parts))
-        elif path.exists():
+        elif os.path.lexists(path):
             found.append(path)
         else:
             raise FileNotFoundError(f"{item} not found")

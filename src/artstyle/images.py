@@ -95,11 +95,14 @@ __all__ = [
     "SKLEARN_PREFIX",
     "ImageRejected",
     "as_rgb_uint8",
+    "check_regular_file",
     "fit_within",
     "is_hidden_or_system",
     "load_image_source",
     "load_rgb",
     "load_rgb_array",
+    "not_a_regular_file",
+    "open_regular_file",
     "resize_image",
     "resize_to_square",
     "save_image",
@@ -122,7 +125,8 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".t
                             ".tiff", ".webp", ".ppm", ".avif"})
 
 REJECTION_REASONS: tuple[str, ...] = (
-    "unreadable",  # the file cannot be opened/read (missing, a directory, permissions)
+    "unreadable",  # cannot be opened/read: missing, a folder, a FIFO, a device, a broken
+                   # link (not_a_regular_file), permissions
     "empty",  # 0 bytes
     "not_an_image",  # content is not an image in an accepted format
     "truncated",  # the image data ends early
@@ -231,6 +235,103 @@ def is_hidden_or_system(path_part: str) -> bool:
     return not name or name.startswith(".") or name.lower() in _HIDDEN_OR_SYSTEM_NAMES
 
 
+def not_a_regular_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a regular file one can read, or None when it is one.
+
+    Only :func:`os.stat` / :func:`os.lstat` are used: nothing is opened, so a named
+    pipe (FIFO) or a device is recognised without blocking on it. This is the one check
+    that every reader of the product's inputs uses (:func:`load_rgb` and so the
+    command line, the web page's uploads and data preparation; the data import of a
+    folder, :func:`artstyle.data.archive.import_folder`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any path; symbolic links are followed.
+
+    Returns
+    -------
+    str or None
+        A short phrase such as ``"a named pipe (FIFO), not a regular file"``,
+        ``"a symbolic link to missing.jpg, which does not exist"``, ``"a folder, not a
+        file"``, ``"does not exist"``; None for a regular file (or a link to one).
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return "does not exist"
+        return f"a symbolic link to {target}, which does not exist (a broken link)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder, not a file"),
+             (stat.S_ISFIFO, "a named pipe (FIFO), not a regular file"),
+             (stat.S_ISSOCK, "a socket, not a regular file"),
+             (stat.S_ISCHR, "a character device, not a regular file"),
+             (stat.S_ISBLK, "a block device, not a regular file"))
+    return next((text for test, text in kinds if test(mode)), "not a regular file")
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Refuse anything but a regular file (or a link to one), without opening it.
+
+    Raises
+    ------
+    ImageRejected
+        Reason ``"unreadable"``, the message from :func:`not_a_regular_file` (one line
+        naming what the path is: a FIFO, a device, a folder, a broken link...).
+    """
+    problem = not_a_regular_file(path)
+    if problem:
+        raise ImageRejected("unreadable", problem, os.fsdecode(path))
+
+
+def open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for binary reading, never blocking on a FIFO or device.
+
+    :func:`check_regular_file` first; then the file is opened with ``O_NONBLOCK`` (so a
+    path swapped for a FIFO in between cannot block either) and checked again on the
+    open descriptor (:func:`os.fstat`).
+
+    Returns
+    -------
+    BinaryIO
+        A buffered binary file object; the caller closes it.
+
+    Raises
+    ------
+    ImageRejected
+        Reason ``"unreadable"``: not a regular file, or it cannot be opened
+        (permissions...).
+    """
+    import stat
+
+    check_regular_file(path)
+    where = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ImageRejected("unreadable", f"cannot open file: {exc.strerror or exc}",
+                            where) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImageRejected("unreadable", "not a regular file (it changed while opening)",
+                                where)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _describe(source: Source) -> str | None:
     if isinstance(source, (str, os.PathLike)):
         return os.fsdecode(source)
@@ -255,12 +356,7 @@ def _open_stream(source: Source, where: str | None) -> tuple[BinaryIO, bool]:
             raise ImageRejected("empty", "no bytes given (0-byte input)", where)
         return io.BytesIO(data), True
     if isinstance(source, (str, os.PathLike)):
-        try:
-            if os.path.isdir(source):
-                raise IsADirectoryError(f"{os.fspath(source)!s} is a directory")
-            fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
-        except OSError as exc:
-            raise ImageRejected("unreadable", f"cannot open file: {exc}", where) from exc
+        fh = open_regular_file(source)  # never blocks on a FIFO; closed by the caller
         try:
             size = os.fstat(fh.fileno()).st_size
         except OSError:
@@ -1118,14 +1214,15 @@ def load_image_source(source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     Raises
     ------
     FileNotFoundError
-        The path does not exist.
+        The path does not exist (nor is it a broken link).
     artstyle.images.ImageRejected
-        The file is not a usable image.
+        The file is not a usable image, or not a regular file (a FIFO, a device, a
+        folder, a broken link: :func:`check_regular_file`).
     """
     if source.startswith(SKLEARN_PREFIX):
         from sklearn.datasets import load_sample_image
 
         return np.ascontiguousarray(load_sample_image(source[len(SKLEARN_PREFIX):]))
-    if not Path(source).exists():
+    if not os.path.lexists(source):
         raise FileNotFoundError(f"image {source} not found")
     return load_rgb_array(source, max_pixels=max_pixels)

@@ -191,6 +191,10 @@ def pixel_hash(img) -> str:
 
 
 def _decode(c: Candidate, image_size: int, max_pixels: int) -> _Decoded:
+    try:  # a FIFO, device or broken link is rejected before it is opened (never blocks)
+        images.check_regular_file(c.path)
+    except images.ImageRejected as err:
+        return _Decoded(c, "", reason=err.reason, message=str(err))
     digest = sha256_file(c.path)
     try:
         img = images.load_rgb(c.path, max_pixels=max_pixels)
