@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                         "chroma (YIQ)")
     s.add_argument("--mask", metavar="IMAGE",
                    help="black-and-white image: the style goes where it is white, the photo "
-                        "stays where it is black (resized to the photo)")
+                        "stays where it is black (the photo's aspect ratio within 2 %%, resized to it)")
     s.add_argument("--seed", type=int, default=None,
                    help="seed of the noise start (default: base.seed of the params file, or 42)")
     s.add_argument("--compute-dtype", choices=["auto", "float32", "bfloat16"], default=None,
@@ -310,10 +310,8 @@ def check_writable_image_path(path: str) -> None:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from artstyle.nst.optimise import repeatable_threads
+    # No TensorFlow before every option and input is checked (stylize_files starts it).
     from artstyle.stylize import stylize_files
-
-    repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
     for path in (args.output, args.panel):
         if path:

@@ -89,12 +89,14 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGENET_MEAN_RGB",
     "IMAGE_SUFFIXES",
+    "MASK_ASPECT_TOLERANCE",
     "PNG_TEXT_CHUNK_LIMIT",
     "PNG_TEXT_MEMORY_LIMIT",
     "REJECTION_REASONS",
     "SKLEARN_PREFIX",
     "ImageRejected",
     "as_rgb_uint8",
+    "check_mask_aspect",
     "check_regular_file",
     "fit_within",
     "is_hidden_or_system",
@@ -106,6 +108,7 @@ __all__ = [
     "resize_image",
     "resize_to_square",
     "save_image",
+    "style_mask",
 ]
 
 #: Default pixel limit (width * height) of :func:`load_rgb`: 40 Mpx, about 120 MB as RGB.
@@ -1191,6 +1194,92 @@ def save_image(image: np.ndarray, path: str | os.PathLike, *,
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, **options)
     return Path(path)
+
+
+#: Largest relative difference between a mask's aspect ratio (width / height) and the
+#: photo's that :func:`check_mask_aspect` accepts (2 %): within it the mask is resized to
+#: the photo, beyond it the mask is refused.
+MASK_ASPECT_TOLERANCE = 0.02
+
+
+def style_mask(mask: np.ndarray) -> np.ndarray:
+    """A region mask as grey levels: white = paint in the style, black = keep the photo.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray, (H, W) or (H, W, 3 or 4), bool, uint8 or float in [0, 1]
+        Colour masks count by their luminance (ITU-R 601 weights); alpha is ignored.
+        Float values are read as [0, 1], uint8 as 0-255.
+
+    Returns
+    -------
+    numpy.ndarray (H, W) uint8, 0 (keep the photo) .. 255 (style).
+
+    Raises
+    ------
+    ValueError
+        Not an image (shape, empty, dtype, non-finite values), or black everywhere (the
+        style would apply nowhere).
+
+    Notes
+    -----
+    Used by :mod:`artstyle.nst` (re-exported by :mod:`artstyle.nst.inputs`); it lives here
+    because it needs no TensorFlow, so the command line checks a mask before starting it.
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[-1] in (3, 4):
+        grey = m[..., :3]
+    elif m.ndim == 2:
+        grey = m
+    else:
+        raise ValueError(f"a mask is an (H, W), (H, W, 3) or (H, W, 4) image; got shape {m.shape}")
+    if grey.size == 0:
+        raise ValueError(f"the mask is empty (shape {m.shape})")
+    if grey.dtype == bool or np.issubdtype(grey.dtype, np.floating):
+        values = grey.astype(np.float32) * 255.0      # [0, 1] -> grey levels
+    elif grey.dtype == np.uint8:
+        values = grey.astype(np.float32)
+    else:
+        raise ValueError(f"mask values must be uint8 (0-255), bool or float in [0, 1]; "
+                         f"got {grey.dtype}")
+    if not np.isfinite(values).all():
+        raise ValueError("the mask has non-finite values")
+    if values.ndim == 3:
+        values = values @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    m = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    if int(m.max()) == 0:
+        raise ValueError("the mask is black everywhere: the style would apply nowhere "
+                         "(white = style, black = the photo)")
+    return m
+
+
+def check_mask_aspect(mask_hw: tuple[int, int], content_hw: tuple[int, int], *,
+                      tolerance: float = MASK_ASPECT_TOLERANCE) -> None:
+    """Refuse a mask whose shape is not the photo's (beyond ``tolerance``).
+
+    A mask is resized to the photo (:func:`artstyle.nst.inputs.mask_at`); a mask of
+    another aspect ratio would be stretched, its regions landing elsewhere than drawn.
+
+    Parameters
+    ----------
+    mask_hw, content_hw : (int, int)
+        Heights and widths in px of the mask and the photo.
+    tolerance : float
+        Largest accepted ``max(r, 1 / r) - 1``, ``r`` the ratio of the two aspect
+        ratios (width / height); default :data:`MASK_ASPECT_TOLERANCE` (0.02).
+
+    Raises
+    ------
+    ValueError
+        One line naming both sizes (width x height) and what to do.
+    """
+    (mh, mw), (ch, cw) = [int(v) for v in mask_hw[:2]], [int(v) for v in content_hw[:2]]
+    ratio = (mw / mh) / (cw / ch)
+    off = max(ratio, 1 / ratio) - 1
+    if off > tolerance:
+        raise ValueError(f"the mask is {mw}x{mh} px but the photo {cw}x{ch} px: their aspect "
+                         f"ratios differ by {off:.0%} (more than {tolerance:.0%}); draw the "
+                         "mask over the photo, at its size")
 
 
 #: Prefix of the images bundled with scikit-learn (``sklearn:china.jpg``, ``sklearn:flower.jpg``).

@@ -24,9 +24,11 @@ from artstyle.errors import ArtstyleError
 from artstyle.images import (
     SKLEARN_PREFIX,
     ImageRejected,
+    check_mask_aspect,
     load_image_source,
     resize_to_square,
     save_image,
+    style_mask,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,21 +105,35 @@ def build_backbone(backbone: str, *, weights: str | Path | None, layers: Backbon
     ValueError
         Unknown backbone spelling.
     """
+    check_backbone(backbone, weights)
     from artstyle.nst import FeatureExtractor
 
     if backbone == "vgg19":
-        if weights is None or not Path(weights).exists():
-            raise MissingModel(f"VGG19 weights {weights} not found: run `dvc repro pretrained`")
         return FeatureExtractor.vgg19(weights, content_layers=layers.content_layers,
                                       style_layers=layers.style_layers)
-    if backbone.startswith("own:"):
-        name = backbone[4:]
-        model = paths.keras_model_file(name)
-        if not model.exists():
-            raise missing_model(name)
-        return FeatureExtractor.from_model(model, content_layers=layers.content_layers or None,
-                                           style_layers=layers.style_layers or None)
-    raise ValueError(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
+    return FeatureExtractor.from_model(paths.keras_model_file(backbone[4:]),
+                                       content_layers=layers.content_layers or None,
+                                       style_layers=layers.style_layers or None)
+
+
+def check_backbone(backbone: str, weights: str | Path | None) -> None:
+    """The checks of :func:`build_backbone` that need no TensorFlow: spelling and files.
+
+    Raises
+    ------
+    MissingModel
+        The VGG19 weights or the trained model are missing (the message names the stage).
+    ValueError
+        Unknown backbone spelling.
+    """
+    if backbone == "vgg19":
+        if weights is None or not Path(weights).is_file():
+            raise MissingModel(f"VGG19 weights {weights} not found: run `dvc repro pretrained`")
+    elif backbone.startswith("own:"):
+        if not paths.keras_model_file(backbone[4:]).is_file():
+            raise missing_model(backbone[4:])
+    else:
+        raise ValueError(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
 
 
 def backbone_params(backbone: str, settings: StylizeParams) -> BackboneParams:
@@ -198,7 +214,12 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     (None = ``base.seed`` of the params file, or the schema's 42) is written with the
     settings into the output's PNG text chunks (``artstyle:seed``). ``mask``: an image
     file whose white region takes the style, the rest keeping the photo
-    (:func:`artstyle.nst.stylize`'s ``mask``).
+    (:func:`artstyle.nst.stylize`'s ``mask``), of the photo's aspect ratio within 2 %
+    (:func:`artstyle.images.check_mask_aspect`).
+
+    Every option, image and file is checked before TensorFlow is imported (it takes
+    tens of seconds to start): settings, blend weights, the backbone's files, the
+    images and the mask's shape. Only the memory estimate needs the model.
 
     Returns
     -------
@@ -219,13 +240,16 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     style_imgs = [load_role_image("style", s) for s in styles]
     mask_img = None
     if mask is not None:
-        from artstyle.nst.inputs import style_mask
-
         mask_img = style_mask(load_role_image("mask", mask))   # ValueError: all black
+        check_mask_aspect(mask_img.shape, content_img.shape[:2])
+    check_backbone(backbone, weights or paths.VGG19_WEIGHTS)
     from artstyle.nst import (  # TensorFlow: only once the inputs are good
         save_panel,
         stylize,
     )
+    from artstyle.nst.optimise import repeatable_threads
+
+    repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
     result = stylize(content_img, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
