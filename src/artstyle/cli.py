@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                         "chroma (YIQ)")
     s.add_argument("--mask", metavar="IMAGE",
                    help="black-and-white image: the style goes where it is white, the photo "
-                        "stays where it is black (the photo's aspect ratio within 2 %%, resized to it)")
+                        "stays where it is black (the photo's aspect ratio within 2 %%, "
+                        "resized to it)")
     s.add_argument("--seed", type=int, default=None,
                    help="seed of the noise start (default: base.seed of the params file, or 42)")
     s.add_argument("--compute-dtype", choices=["auto", "float32", "bfloat16"], default=None,
