@@ -248,11 +248,10 @@ def image_files(inputs: list[str]) -> list[Path]:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import csv
-
     from artstyle import paths
     from artstyle.data.dataset import dataset_notice
     from artstyle.images import ImageRejected
+    from artstyle.io import CsvWriter
 
     files = image_files(args.images)
     if not files:
@@ -261,7 +260,7 @@ def _classify(args: argparse.Namespace) -> int:
     top = min(args.top, len(classifier[1]))     # a model knows so many movements
     writer = None
     if args.csv:
-        writer = csv.writer(sys.stdout)
+        writer = CsvWriter(sys.stdout)   # cells a spreadsheet would run get a leading '
         writer.writerow(["image"] + [f"{k}{i}" for i in range(1, top + 1)
                                      for k in ("movement", "probability")])
     else:

@@ -1,10 +1,12 @@
-"""Atomic writes: an interrupted stage never leaves half an output that looks complete."""
+"""Atomic writes (an interrupted stage never leaves half an output that looks complete),
+JSON, and CSV files that spreadsheets open safely."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -110,3 +112,108 @@ def write_json(path: str | Path, data: Any) -> None:
 def read_json(path: str | Path) -> Any:
     """Read a JSON file written by :func:`write_json`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- CSV
+
+#: First characters that make a spreadsheet (Excel, LibreOffice Calc, Google Sheets)
+#: read a cell as a formula or a command (OWASP, "CSV Injection"), and the quote itself,
+#: so that :func:`csv_safe` can be undone (:func:`csv_unsafe`).
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text instead of running it.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    (OWASP's CSV-injection rules), or with ``'``, gets a leading ``'``: the spreadsheet
+    shows the text as it was (the quote is its "text" marker) and never evaluates it.
+    Text that is a plain number (``-0.5``, ``+3``, ``1e-4``) and values that are not text
+    are returned unchanged; :func:`csv_unsafe` gives back the original text.
+
+    Parameters
+    ----------
+    value : Any
+        One cell.
+
+    Returns
+    -------
+    Any
+        ``"'" + value`` for such text, else ``value``.
+
+    Examples
+    --------
+    >>> csv_safe("=1+1"), csv_safe("-0.5"), csv_safe(-0.5)
+    ("'=1+1", '-0.5', -0.5)
+    """
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS) \
+            and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_unsafe(value: Any) -> Any:
+    """The text :func:`csv_safe` was given (the leading ``'`` removed)."""
+    if isinstance(value, str) and value.startswith("'") and csv_safe(value[1:]) == value:
+        return value[1:]
+    return value
+
+
+def csv_safe_frame(frame: Any) -> Any:
+    """A copy of a pandas DataFrame with :func:`csv_safe` applied to every text cell, the
+    column names and the index (numbers are untouched)."""
+    from pandas.api.types import is_numeric_dtype
+
+    out = frame.copy()
+    for column in out.columns:
+        if not is_numeric_dtype(out[column]):
+            out[column] = out[column].map(csv_safe)
+    out.columns = [csv_safe(c) for c in out.columns]
+    out.index = out.index.map(csv_safe)
+    if out.index.name is not None:
+        out.index.name = csv_safe(out.index.name)
+    return out
+
+
+def write_csv(frame: Any, path: str | Path, **kwargs: Any) -> None:
+    """``frame.to_csv(path, **kwargs)`` written atomically, every text cell :func:`csv_safe`.
+
+    Every CSV file the product writes goes through here (or :class:`CsvWriter`), so that
+    opening it in a spreadsheet never runs a formula hidden in a file or class name.
+    :func:`read_csv` reads it back with the original text.
+    """
+    with atomic_file(path, "w", encoding="utf-8", newline="") as fh:
+        csv_safe_frame(frame).to_csv(fh, **kwargs)
+
+
+def read_csv(path: str | Path, **kwargs: Any) -> Any:
+    """``pandas.read_csv`` of a :func:`write_csv` file, text cells as they were written."""
+    import pandas as pd
+    from pandas.api.types import is_numeric_dtype
+
+    frame = pd.read_csv(path, **kwargs)
+    for column in frame.columns:
+        if not is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(csv_unsafe)
+    frame.columns = [csv_unsafe(c) for c in frame.columns]
+    return frame
+
+
+class CsvWriter:
+    """:func:`csv.writer` whose rows go through :func:`csv_safe` (e.g. ``classify --csv``).
+
+    Parameters
+    ----------
+    fh : text file
+        Where the rows go (``sys.stdout``, or a file opened with ``newline=""``).
+    """
+
+    def __init__(self, fh: Any) -> None:
+        import csv
+
+        self._writer = csv.writer(fh)
+
+    def writerow(self, row: Any) -> None:
+        """Write one row, each cell :func:`csv_safe`."""
+        self._writer.writerow([csv_safe(cell) for cell in row])

@@ -370,7 +370,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
         backbone as before, and reports the extras under ``variants``.
     """
     from artstyle.data.dataset import dataset_notice, load_manifest
-    from artstyle.io import atomic_dir, write_json
+    from artstyle.io import atomic_dir, write_csv, write_json
     from artstyle.models.zoo import load_model
     from artstyle.nst import plot_losses, save_panel, ssim_to_content, stylize
 
@@ -455,7 +455,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
     with atomic_dir(paths.STYLIZE_REPORT) as rep:
         write_json(rep / "metrics.json", {"judge": s.judge, **per_backbone,
                                           **({"variants": variants} if variants else {})})
-        table.to_csv(rep / "results.csv", index=False)
+        write_csv(table, rep / "results.csv", index=False)
         summary = pd.DataFrame(per_backbone).T.reset_index(names="backbone")
         lines = ["# Style transfer", ""] + ([f"> **{notice}**", ""] if notice else []) + [
             f"Judge: `{s.judge}`. Style hit: the judge's predicted movement of the output "
