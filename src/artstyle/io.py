@@ -3,7 +3,9 @@ JSON, and CSV files that spreadsheets open safely."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -14,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 
 @contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
@@ -22,12 +26,16 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     Yields
     ------
     Path
-        An empty temporary directory on the same file system as ``target``. When the
-        ``with`` block ends normally it replaces ``target`` (an older ``target`` is
-        removed); when the block raises, it is deleted and ``target`` is untouched.
+        An empty temporary directory on the same file system as ``target``
+        (``.<name>.<pid>-<hex>.tmp``). When the ``with`` block ends normally it replaces
+        ``target`` (an older ``target`` is removed); when the block raises, it is
+        deleted and ``target`` is untouched. A process killed outright (``kill -9``, a
+        power cut) cannot clean up: the next atomic write into the same folder removes
+        what dead processes left there (:func:`remove_stale_temporaries`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent)
     # mkdir (not tempfile.mkdtemp, which makes it 0700): the usual umask permissions
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     tmp.mkdir()
@@ -38,7 +46,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
         shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
     tmp.rename(target)
@@ -63,7 +71,7 @@ def atomic_path(target: str | Path) -> contextmanager[Path]:
 
     For writers that insist on a file name (``model.save``, ``savefig``,
     ``save_weights``); the temporary name *ends with* ``target``'s whole name (e.g.
-    ``.tmp-123-vgg19.weights.h5``), so suffix-based format detection still works.
+    ``.tmp-123-0f3a9c1e-vgg19.weights.h5``), so suffix-based format detection still works.
     """
     return _atomic_path(Path(target))
 
@@ -74,10 +82,90 @@ def save_weights_atomic(model: Any, target: str | Path) -> None:
         model.save_weights(tmp)
 
 
+#: The temporary names of this module, each with the id of the process that made it:
+#: ``.<name>.<pid>-<hex>.tmp`` and ``.<name>.old-<pid>-<hex>`` (:func:`atomic_dir`),
+#: ``.tmp-<pid>-<hex>-<name>`` (:func:`atomic_file`, :func:`atomic_path`); ``<hex>`` is 8
+#: random hexadecimal digits.
+_TEMPORARY = re.compile(r"\..+\.(?P<a>\d+)-[0-9a-f]{8}\.tmp|\..+\.old-(?P<b>\d+)-[0-9a-f]{8}"
+                        r"|\.tmp-(?P<c>\d+)-[0-9a-f]{8}-.+")
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs (on this machine); unsure counts as alive."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files and folders that dead processes left in ``folder``.
+
+    An atomic write of this module works under a hidden temporary name beside its target
+    (``.<name>.<pid>-<hex>.tmp``, ``.<name>.old-<pid>-<hex>``, ``.tmp-<pid>-<hex>-<name>``,
+    with the id of the writing process) and removes it when it ends, even on an error; only a
+    process killed outright (``SIGKILL``, out of memory, a power cut) leaves one behind.
+    Every atomic write calls this first, so such leftovers live until the next write
+    into the same folder (in practice: the next run of the stage). Entries of processes
+    still running (or whose state cannot be told) are kept, so concurrent writers are
+    safe. Only this machine's process ids are checked: do not share an output folder
+    between machines while they write.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder to tidy (not recursive). A missing folder is fine.
+
+    Returns
+    -------
+    list of Path
+        What was removed (logged at INFO).
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMPORARY.fullmatch(name)
+        if not match:
+            continue
+        pid = int(next(g for g in match.groups() if g is not None))
+        if _alive(pid):
+            continue
+        path = Path(folder) / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        removed.append(path)
+        logger.info("removed %s, left by process %d that was killed while writing", path, pid)
+    return removed
+
+
+def temporary_sibling(target: str | Path) -> Path:
+    """A fresh hidden name beside ``target`` for work that replaces it when complete.
+
+    ``.tmp-<pid>-<hex>-<name>``: it ends with ``target``'s whole name (suffix-based
+    format detection still works) and carries this process's id, so that
+    :func:`remove_stale_temporaries` (run here first, on ``target``'s folder) can remove
+    it should this process be killed before it cleans up. Nothing is created.
+    """
+    target = Path(target)
+    remove_stale_temporaries(target.parent)
+    return target.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{target.name}")
+
+
 @contextmanager
 def _atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    tmp = temporary_sibling(target)
     try:
         yield tmp
         os.replace(tmp, target)

@@ -43,14 +43,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from tqdm.auto import tqdm
+
+from artstyle.io import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -391,29 +391,18 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
     digits = max(3, len(str(images_per_class - 1)))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     counts: dict[str, int] = {}
-    try:
-        with tqdm(total=len(SAMPLE_CLASSES) * images_per_class, desc="sample dataset",
-                  unit="img", disable=not progress) as bar:
-            for name in SAMPLE_CLASSES:
-                (tmp / name).mkdir()
-                for i in range(images_per_class):
-                    img = render_sample_image(name, i, side=side, seed=seed)
-                    img.save(tmp / name / f"{name}_{i:0{digits}d}.jpg", format="JPEG",
-                             quality=_JPEG_QUALITY)
-                    bar.update(1)
-                counts[name] = images_per_class
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            out_dir.rename(old / "data")
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(out_dir) as tmp, tqdm(total=len(SAMPLE_CLASSES) * images_per_class,
+                                          desc="sample dataset", unit="img",
+                                          disable=not progress) as bar:
+        for name in SAMPLE_CLASSES:
+            (tmp / name).mkdir()
+            for i in range(images_per_class):
+                img = render_sample_image(name, i, side=side, seed=seed)
+                img.save(tmp / name / f"{name}_{i:0{digits}d}.jpg", format="JPEG",
+                         quality=_JPEG_QUALITY)
+                bar.update(1)
+            counts[name] = images_per_class
     logger.info("wrote synthetic sample dataset to %s: %d classes x %d images, %d px, seed %d",
                 out_dir, len(counts), images_per_class, side, seed)
     return counts
