@@ -86,3 +86,86 @@ def test_a_dead_process_is_recognised(tmp_path):
     assert len(remove_stale_temporaries(tmp_path)) == 3
     assert list(tmp_path.iterdir()) == []
     assert errno.ESRCH  # (the check uses os.kill(pid, 0): ESRCH = no such process)
+
+
+# --------------------------------------------------------------------------- failed writes
+
+def _full_disk_on(suffix, monkeypatch):
+    """os.replace fails with ENOSPC (a full disk) for targets ending in ``suffix``."""
+    real = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(suffix):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def test_a_failed_file_write_names_the_file_and_keeps_the_previous_one(tmp_path, monkeypatch):
+    from artstyle.io import WriteFailed, write_csv, write_json
+
+    target = tmp_path / "metrics.json"
+    write_json(target, {"accuracy": 0.5})
+    _full_disk_on(".json", monkeypatch)
+    with pytest.raises(WriteFailed) as err:
+        write_json(target, {"accuracy": 0.9})
+    assert str(err.value) == (f"cannot write {target}: No space left on device; the previous "
+                              "metrics.json is kept unchanged")
+    assert err.value.errno == errno.ENOSPC and isinstance(err.value, OSError)
+    assert target.read_text() == '{\n  "accuracy": 0.5\n}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+    import pandas as pd
+    _full_disk_on(".csv", monkeypatch)
+    with pytest.raises(WriteFailed, match=r"new\.csv: No space left on device; no new\.csv "
+                                          r"was created$"):
+        write_csv(pd.DataFrame({"a": [1]}), tmp_path / "new.csv")
+
+
+def test_a_disk_full_while_writing_is_named_too(tmp_path):
+    from artstyle.io import WriteFailed
+
+    with pytest.raises(WriteFailed, match=r"x\.txt: No space left on device; no x\.txt was"), \
+            atomic_file(tmp_path / "x.txt") as fh:
+        fh.write("a")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    with pytest.raises(WriteFailed) as err, atomic_dir(tmp_path / "out") as tmp:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp / "model.keras"))
+    assert str(err.value).startswith(f"cannot write {tmp_path / 'out'}: No space left on "
+                                     "device (writing ")
+    assert str(err.value).endswith("; the previous out is kept unchanged")
+    assert [p.name for p in tmp_path.iterdir() if p.name != "x.txt"] == ["out"]
+    assert (tmp_path / "out" / "old.txt").read_text() == "old"
+    with pytest.raises(FileNotFoundError), atomic_file(tmp_path / "y.txt"):
+        raise FileNotFoundError("an input is missing")   # not a write failure: unchanged
+
+
+def test_stylize_on_a_full_disk_names_the_panel_and_keeps_the_result(tmp_path, monkeypatch,
+                                                                     capsys):
+    from PIL import Image
+
+    from artstyle.cli import main
+    from artstyle.config import ModelSpec
+    from artstyle.models.zoo import build_model
+
+    monkeypatch.chdir(tmp_path)
+    spec = ModelSpec(family="cnn", input_size=16, conv_filters=[4, 8, 8], dense_units=4)
+    (tmp_path / "models" / "tiny2").mkdir(parents=True)
+    build_model(spec, 3, seed=0, name="tiny2").save(tmp_path / "models" / "tiny2" / "model.keras")
+    for name in ("photo.png", "a.png"):
+        Image.new("RGB", (32, 24), (90, 140, 30)).save(tmp_path / name)
+    (tmp_path / "full").mkdir()
+    _full_disk_on("_panel.png", monkeypatch)
+    code = main(["stylize", "photo.png", "a.png", "--backbone", "own:tiny2", "--max-side", "32",
+                 "--max-evaluations", "2", "-o", "full/x.png", "--panel", "full/x_panel.png"])
+    out, err = capsys.readouterr()
+    last = err.splitlines()[-1]          # after the progress bar
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert last == ("artstyle: cannot write full/x_panel.png: No space left on device; no "
+                   "x_panel.png was created; the result full/x.png was written completely and "
+                   "is kept")
+    assert Image.open(tmp_path / "full" / "x.png").size == (32, 24)
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["x.png"]

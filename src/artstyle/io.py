@@ -4,6 +4,7 @@ JSON, and CSV files that spreadsheets open safely."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -16,12 +17,69 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from artstyle.errors import ArtstyleError
+
 logger = logging.getLogger(__name__)
+
+#: Error numbers that mean "the disk refused the write" (full, over quota, file too large,
+#: read-only): inside an atomic write they become :class:`WriteFailed`.
+WRITE_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None),
+                                     errno.EFBIG, errno.EROFS) if e is not None)
+
+
+class WriteFailed(ArtstyleError, OSError):
+    """An output could not be written; the message names it and what was kept.
+
+    Parameters
+    ----------
+    target : str or Path
+        The file or folder that was being written.
+    cause : OSError
+        The operating system's error (``errno``, ``strerror`` are copied).
+    kept : str
+        What is on disk now, in words (e.g. "the previous x.png is kept unchanged").
+
+    Attributes
+    ----------
+    target, kept, reason
+        ``reason`` is the operating system's words ("No space left on device").
+    """
+
+    def __init__(self, target: str | Path, cause: OSError | str, kept: str) -> None:
+        reason = cause if isinstance(cause, str) else (cause.strerror or str(cause))
+        super().__init__(getattr(cause, "errno", None), reason)
+        self.target, self.reason, self.kept = Path(target), reason, kept
+        self.filename = str(target)
+
+    def __str__(self) -> str:
+        return f"cannot write {self.target}: {self.reason}; {self.kept}"
+
+    def __reduce__(self):
+        return (type(self), (self.target, self.reason, self.kept))
+
+    def also_kept(self, more: str) -> WriteFailed:
+        """The same failure, its message adding ``more`` (e.g. an output written before)."""
+        err = WriteFailed(self.target, self.reason, f"{self.kept}; {more}")
+        err.errno = self.errno
+        return err
+
+
+def _left_as_it_was(target: Path, existed: bool) -> str:
+    return (f"the previous {target.name} is kept unchanged" if existed
+            else f"no {target.name} was created")
 
 
 @contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Build a directory under a temporary name beside ``target``, then swap it in.
+
+    Raises
+    ------
+    WriteFailed
+        The disk refused a write (full, over quota, read-only: :data:`WRITE_ERRNOS`)
+        while building the folder, or the final rename failed; the message names
+        ``target`` and says that its previous version is kept (or that none was
+        created). Other errors of the ``with`` block pass through unchanged.
 
     Yields
     ------
@@ -34,22 +92,39 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         what dead processes left there (:func:`remove_stale_temporaries`).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(target.parent)
-    # mkdir (not tempfile.mkdtemp, which makes it 0700): the usual umask permissions
-    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    tmp.mkdir()
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(target.parent)
+        # mkdir (not tempfile.mkdtemp, which makes it 0700): the usual umask permissions
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        tmp.mkdir()
+    except OSError as exc:
+        if isinstance(exc, ArtstyleError) or exc.errno not in WRITE_ERRNOS:
+            raise
+        raise WriteFailed(target, exc, _left_as_it_was(target, existed)) from exc
     try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ArtstyleError) \
+                and exc.errno in WRITE_ERRNOS:
+            where = f" (writing {exc.filename})" if exc.filename else ""
+            raise WriteFailed(target, f"{exc.strerror or exc}{where}",
+                              _left_as_it_was(target, existed)) from exc
         raise
     old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    tmp.rename(target)
+    try:
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+        tmp.rename(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not target.exists():
+            old.rename(target)   # put the previous version back
+        raise WriteFailed(target, exc, _left_as_it_was(target, existed)) from exc
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -61,6 +136,15 @@ def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[
     The file is created by ``open`` (so it gets the usual umask permissions, e.g. 0644,
     unlike ``tempfile.mkstemp``'s 0600); on any error the temporary file is removed and
     ``target`` is left as it was.
+
+    Raises
+    ------
+    WriteFailed
+        The disk refused the write (:data:`WRITE_ERRNOS`) or the final rename failed:
+        one line naming ``target`` and saying that its previous version is kept (or
+        that none was created). The same holds for :func:`atomic_path`,
+        :func:`write_json`, :func:`write_csv` and every writer built on them
+        (:func:`artstyle.images.save_image`, :func:`artstyle.figures.save_figure`).
     """
     with _atomic_path(Path(target)) as tmp, open(tmp, mode, **kwargs) as fh:
         yield fh
@@ -164,16 +248,27 @@ def temporary_sibling(target: str | Path) -> Path:
 
 @contextmanager
 def _atomic_path(target: Path) -> Iterator[Path]:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise WriteFailed(target, exc, _left_as_it_was(target, existed)) from exc
     tmp = temporary_sibling(target)
+    replacing = False
     try:
         yield tmp
+        replacing = True
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ArtstyleError) \
+                and (replacing or exc.errno in WRITE_ERRNOS):
+            raise WriteFailed(target, exc, _left_as_it_was(target, existed)) from exc
         raise
 
 

@@ -30,6 +30,7 @@ from artstyle.images import (
     save_image,
     style_mask,
 )
+from artstyle.io import WriteFailed
 
 logger = logging.getLogger(__name__)
 
@@ -259,9 +260,13 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     save_image(result.image, output,
                metadata=output_metadata(result, content=content, styles=styles, backbone=backbone))
     if panel:
-        save_panel(content_img, style_imgs[0], result.image, panel,
-                   titles=("content", "style" if len(styles) == 1 else
-                           f"style 1 of {len(styles)} (blended)", "result"))
+        try:
+            save_panel(content_img, style_imgs[0], result.image, panel,
+                       titles=("content", "style" if len(styles) == 1 else
+                               f"style 1 of {len(styles)} (blended)", "result"))
+        except WriteFailed as err:   # say that the result itself is complete
+            raise err.also_kept(f"the result {output} was written completely and is "
+                                "kept") from err
     return result.summary()
 
 
