@@ -169,3 +169,18 @@ def test_stylize_on_a_full_disk_names_the_panel_and_keeps_the_result(tmp_path, m
                    "is kept")
     assert Image.open(tmp_path / "full" / "x.png").size == (32, 24)
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["x.png"]
+
+
+def test_a_scratch_folder_of_a_killed_download_is_removed_at_the_next_start(tmp_path):
+    """The download stage's scratch folder (data/.raw.fetch.<pid>-<hex>.tmp) is named as
+    atomic_dir's, so a killed download leaves nothing for ever."""
+    from artstyle.io import scratch_dir
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    left = tmp_path / f".raw.fetch.{child.pid}-0badc0de.tmp"
+    (left / "tree").mkdir(parents=True)
+    with scratch_dir(tmp_path / "raw.fetch") as work:
+        assert work.parent == tmp_path and work.name.startswith(".raw.fetch.")
+        assert not left.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -130,6 +130,30 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
+def scratch_dir(beside: str | Path) -> Iterator[Path]:
+    """A scratch folder beside ``beside`` (same file system), removed when the block ends.
+
+    Named as :func:`atomic_dir`'s temporary folders (``.<name>.<pid>-<hex>.tmp``), so
+    that what a killed process leaves is removed by the next atomic write into the same
+    folder (:func:`remove_stale_temporaries`).
+
+    Yields
+    ------
+    Path
+        An empty folder; deleted with its content at the end, whatever happens.
+    """
+    beside = Path(beside)
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(beside.parent)
+    tmp = beside.with_name(f".{beside.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
 def atomic_file(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
     """Open a temporary file beside ``target`` and rename it into place on success.
 
