@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from artstyle.io import atomic_dir, atomic_file, remove_stale_temporaries, temporary_sibling
+from artstyle.io import (
+    atomic_dir,
+    atomic_file,
+    remove_stale_temporaries,
+    temporary_sibling,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
