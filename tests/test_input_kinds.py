@@ -166,3 +166,13 @@ def test_classify_refuses_a_fifo_given_by_name_without_blocking(tiny_model, caps
         code = main(["classify", "paintings/x.jpg", "--model", "tiny"])
     _, err = capsys.readouterr()
     assert code == 2 and "paintings/x.jpg: skipped, unreadable: a named pipe (FIFO)" in err
+
+
+def test_explain_refuses_a_fifo_before_loading_any_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo(tmp_path / "x.jpg")
+    with _no_blocking():
+        code = main(["explain", "x.jpg"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1
+    assert "unreadable: a named pipe (FIFO), not a regular file (x.jpg)" in err
