@@ -6,12 +6,13 @@ from _common import run
 def main(params, argv):
     from artstyle import paths
     from artstyle.data.catalogue import prepare_dataset
-    from artstyle.data.sample import SAMPLE_NOTICE
+    from artstyle.data.sample import sample_notice
 
     summary = prepare_dataset(
         paths.RAW, paths.PREPARED, paths.DATA_REPORT, image_size=params.base.image_size,
         seed=params.base.seed, params=params.prepare,
-        dataset_notice=SAMPLE_NOTICE if params.data.source == "sample" else "")
+        dataset_notice=(sample_notice(params.data.classes) if params.data.source == "sample"
+                        else ""))
     return (f"read {summary['files_scanned']} files, kept {summary['images']} images in "
             f"{summary['classes']} classes (split {summary['split']}), rejected "
             f"{summary['rejected']}, duplicates {summary['duplicates']}, label conflicts "

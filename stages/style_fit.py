@@ -23,7 +23,7 @@ def main(params, argv):
     X_val, y_val, _ = feats.splits["validation"]
     check_training_classes(y_train, feats.classes)
     head, info = fit_head(spec, X_train, y_train, X_val, y_val, n_classes=len(feats.classes),
-                          patches=patches, seed=params.base.seed)
+                          patches=patches, seed=params.base.seed, classes=feats.classes)
     with atomic_dir(paths.model_dir(name)) as tmp:
         save_head(head, tmp / paths.head_file(name).name)
         write_json(tmp / "spec.json", {"name": name, **spec.model_dump(), "chosen_C": info["C"],

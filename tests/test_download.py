@@ -779,7 +779,7 @@ def test_unknown_class_names_the_entry_and_available_classes_not_a_temp_folder(t
             f"unknown class(es) 'Cubism' in data.classes (not a class folder of {path}); "
             "available: 'Baroque', 'High_Renaissance', 'Impressionism', 'realism', 'ukiyo-e'"
             "; fix data.classes, or [] for all")
-        assert ".fetch-" not in str(info.value)
+        assert ".fetch" not in str(info.value)
     assert leftovers(tmp_path) == ["p.zip", "src"]
 
 

@@ -146,3 +146,52 @@ def test_params_name_unknown_members_and_feature_sets():
     raw["style_features"]["vgg19_stats"]["stat_layers"] = ["block6_conv1"]
     with pytest.raises(ParamsError, match="stat_layers"):
         parse_params(raw)
+
+
+# --------------------------------------------------------------------------- small classes
+
+def _smallest_classes(rows_of_last: int, seed: int = 0):
+    """4 classes of 4 training rows, the last of ``rows_of_last``; 1 validation row each
+    (the smallest class `prepare` accepts has 1 painting in each split)."""
+    rng = np.random.default_rng(seed)
+    y = np.array([0] * 4 + [1] * 4 + [2] * 4 + [3] * rows_of_last)
+    yv = np.arange(4)
+    return (rng.normal(size=(len(y), 6)) + 3 * y[:, None], y,
+            rng.normal(size=(4, 6)) + 3 * yv[:, None], yv)
+
+
+@pytest.mark.parametrize("rows_of_last, folds", [(1, 1), (2, 2), (3, 3), (4, 3)])
+def test_calibration_folds_adapt_to_the_smallest_class(rows_of_last, folds):
+    from artstyle.heads import calibration_folds
+
+    assert calibration_folds(_smallest_classes(rows_of_last)[1]) == folds
+
+
+@pytest.mark.parametrize("head", ["logistic", "linear_svm", "mlp"])
+@pytest.mark.parametrize("rows_of_last", [1, 2])
+def test_every_head_works_with_one_or_two_paintings_in_a_class(head, rows_of_last, caplog):
+    X, y, Xv, yv = _smallest_classes(rows_of_last)
+    spec = StyleModelSpec(features="f", head=head, C=[0.1, 1.0], max_iter=500)
+    model, info = fit_head(spec, X, y, Xv, yv, n_classes=4,
+                           classes=["Cubism", "Baroque", "Rococo", "Fauvism"])
+    p = head_proba(model, Xv, 4)
+    assert p.shape == (4, 4) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert (p.argmax(1) == yv).mean() >= 0.75        # well separated blobs
+    if head == "linear_svm":
+        assert info["calibration_folds"] == rows_of_last
+        assert f"class 'Fauvism' has {rows_of_last} training row(s)" in caplog.text
+
+
+def test_stack_and_booster_work_with_one_painting_per_class():
+    from artstyle.boosting import fit_booster
+    from artstyle.config import BoosterParams
+
+    rng = np.random.default_rng(0)
+    yv = np.arange(4)
+    probas = [np.full((4, 4), 0.1) + 0.6 * np.eye(4), rng.dirichlet(np.ones(4), 4)]
+    stacker = fit_stack(probas, yv, C=1.0)
+    assert stack_proba(stacker, probas).shape == (4, 4)
+    X = (rng.normal(size=(4, 6)) + 3 * yv[:, None]).astype(np.float32)
+    model, _ = fit_booster(X, yv, X, yv, n_classes=4,
+                           params=BoosterParams(n_estimators=5, early_stopping_rounds=2))
+    assert model.predict_proba(X).shape == (4, 4)

@@ -96,7 +96,8 @@ def test_saved_model_loads_with_plain_keras_in_a_fresh_process(tmp_path, family)
 
     from artstyle.models.zoo import build_model
 
-    spec = _spec(family=family, augmentation=True, conv_filters=[4, 8])
+    spec = _spec(family=family, augmentation=True,
+                 **({"conv_filters": [4, 8]} if family == "cnn" else {}))
     model = build_model(spec, 3, seed=0, name="m")
     path = tmp_path / "model.keras"
     model.save(path)

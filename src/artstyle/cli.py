@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                         "chroma (YIQ)")
     s.add_argument("--mask", metavar="IMAGE",
                    help="black-and-white image: the style goes where it is white, the photo "
-                        "stays where it is black (resized to the photo)")
+                        "stays where it is black (the photo's aspect ratio within 2 %%, "
+                        "resized to it)")
     s.add_argument("--seed", type=int, default=None,
                    help="seed of the noise start (default: base.seed of the params file, or 42)")
     s.add_argument("--compute-dtype", choices=["auto", "float32", "bfloat16"], default=None,
@@ -151,14 +152,17 @@ def _parser() -> argparse.ArgumentParser:
 def image_files(inputs: list[str]) -> list[Path]:
     """The files to classify: named files as given, folders searched recursively.
 
-    In folders, files with an image suffix (:data:`artstyle.images.IMAGE_SUFFIXES`) are
-    taken in sorted order; hidden and system files (``.DS_Store``, ``__MACOSX``...) are
+    In folders, entries with an image suffix (:data:`artstyle.images.IMAGE_SUFFIXES`)
+    that are not folders are taken in sorted order, regular or not: a named pipe, a
+    device or a broken link named like an image is listed so that the loader refuses it
+    in one line (:func:`artstyle.images.check_regular_file`) and it is counted, never
+    skipped silently. Hidden and system files (``.DS_Store``, ``__MACOSX``...) are
     skipped.
 
     Raises
     ------
     ArtstyleError
-        An input does not exist.
+        An input does not exist (a broken link given by name is listed, as above).
     """
     from artstyle.images import IMAGE_SUFFIXES, is_hidden_or_system
 
@@ -166,11 +170,11 @@ def image_files(inputs: list[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += sorted(f for f in path.rglob("*") if f.is_file()
+            found += sorted(f for f in path.rglob("*") if not f.is_dir()
                             and f.suffix.lower() in IMAGE_SUFFIXES
                             and not any(is_hidden_or_system(part)
                                         for part in f.relative_to(path).parts))
-        elif path.exists():
+        elif os.path.lexists(path):
             found.append(path)
         else:
             raise ArtstyleError(f"{item} not found")
@@ -178,8 +182,6 @@ def image_files(inputs: list[str]) -> list[Path]:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import csv
-
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -187,6 +189,7 @@ def _classify(args: argparse.Namespace) -> int:
     from artstyle.classifier import load_classifier
     from artstyle.data.dataset import dataset_notice
     from artstyle.images import ImageRejected, load_rgb_array
+    from artstyle.io import CsvWriter
 
     files = image_files(args.images)
     if not files:
@@ -195,7 +198,7 @@ def _classify(args: argparse.Namespace) -> int:
     top = min(args.top, len(classifier.classes))     # a model knows so many movements
     writer = None
     if args.csv:
-        writer = csv.writer(sys.stdout)
+        writer = CsvWriter(sys.stdout)   # cells a spreadsheet would run get a leading '
         writer.writerow(["image"] + [f"{k}{i}" for i in range(1, top + 1)
                                      for k in ("movement", "probability")])
     else:
@@ -267,10 +270,8 @@ def check_writable_image_path(path: str) -> None:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from artstyle.nst.optimise import repeatable_threads
+    # No TensorFlow before every option and input is checked (stylize_files starts it).
     from artstyle.stylize import stylize_files
-
-    repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
     for path in (args.output, args.panel):
         if path:

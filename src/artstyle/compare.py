@@ -12,7 +12,7 @@ from artstyle.evaluation import (
     plot_validation_curves,
     validation_curves,
 )
-from artstyle.io import atomic_file
+from artstyle.io import atomic_file, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ def write_comparison(names: list[str], *, notice: str = "") -> pd.DataFrame:
                              paths.style_features_report("x").parent)
     curves = validation_curves(names, paths.TRAIN_REPORTS)
     paths.COMPARE.mkdir(parents=True, exist_ok=True)
-    with atomic_file(paths.COMPARE / "val_accuracy.csv", "w", newline="") as fh:
-        curves.to_csv(fh, index=False)
+    write_csv(curves, paths.COMPARE / "val_accuracy.csv", index=False)
     plot_validation_curves(curves, paths.COMPARE / "val_accuracy.png", notice)
     lines = ["# Model comparison", ""]
     if notice:

@@ -47,6 +47,22 @@ class _Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
+    def _refuse_unused(self, keys: tuple[str, ...], when: str, prefix: str = "") -> None:
+        """Refuse keys set to other than their default although they have no effect.
+
+        A key that the chosen configuration ignores (``data.path`` with ``source:
+        sample``, ``hidden_units`` of a ``logistic`` head...) is never silently
+        ignored: left at its default it is harmless; set to anything else it is an
+        error naming the key and why it does nothing.
+        """
+        fields = type(self).model_fields
+        changed = [k for k in keys if getattr(self, k) != fields[k].default]
+        if changed:
+            names = ", ".join(f"{prefix}{k}" for k in changed)
+            raise ValueError(f"{names} {'has' if len(changed) == 1 else 'have'} no effect "
+                             f"{when}: remove {'it' if len(changed) == 1 else 'them'} "
+                             "(or set the default)")
+
 
 class BaseParams(_Strict):
     """Shared by every stage: the random seed and the stored image side (px)."""
@@ -99,6 +115,15 @@ class DataParams(_Strict):
         if len({c.casefold() for c in self.classes}) == 1:
             raise ValueError(f"data.classes names a single class ({self.classes[0]!r}); a "
                              "classifier needs at least 2: list more, or [] for all")
+        if self.source == "sample":   # generated here: nothing is read or downloaded
+            self._refuse_unused(("path", "url", "sha256", "retries", "timeout_s"),
+                                "with data.source: sample (generated, not downloaded)", "data.")
+        else:
+            self._refuse_unused(("sample",), f"with data.source: {self.source} (it sets the "
+                                "synthetic sample's images)", "data.")
+        if self.source == "folder":
+            self._refuse_unused(("retries", "timeout_s"),
+                                "with data.source: folder (nothing is downloaded)", "data.")
         return self
 
 
@@ -151,6 +176,22 @@ class ModelSpec(_Strict):
     fine_tune_blocks: Annotated[int, Field(ge=0, le=5)] = 0
     fine_tune_learning_rate: Annotated[float, Field(gt=0)] = 1e-5
     fine_tune_epochs: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _keys_that_apply(self) -> ModelSpec:
+        if self.family == "cnn":
+            self._refuse_unused(("fine_tune_blocks", "fine_tune_learning_rate",
+                                 "fine_tune_epochs"), "for family cnn (vgg19_transfer only)")
+        else:
+            self._refuse_unused(("conv_filters",), "for family vgg19_transfer (its "
+                                "convolutions are VGG19's)")
+            if bool(self.fine_tune_blocks) != bool(self.fine_tune_epochs):
+                raise ValueError("fine_tune_blocks and fine_tune_epochs work together: set "
+                                 "both above 0 to fine-tune, or both to 0")
+            if not self.fine_tune_blocks:
+                self._refuse_unused(("fine_tune_learning_rate",),
+                                    "without fine-tuning (fine_tune_blocks: 0)")
+        return self
 
 
 class GridParams(_Strict):
@@ -248,6 +289,8 @@ class StyleFeatureParams(_Strict):
 
     @model_validator(mode="after")
     def _layers(self) -> StyleFeatureParams:
+        if self.patches == 1:
+            self._refuse_unused(("patch_fraction",), "with patches: 1 (no corner crops)")
         if not self.stat_layers and not self.gram_layers:
             raise ValueError("stat_layers and gram_layers are both empty")
         known = BACKBONE_LAYERS[self.backbone]
@@ -277,6 +320,12 @@ class StyleModelSpec(_Strict):
     hidden_units: PositiveInt = 256
     max_iter: PositiveInt = 3000
 
+    @model_validator(mode="after")
+    def _keys_that_apply(self) -> StyleModelSpec:
+        if self.head != "mlp":
+            self._refuse_unused(("hidden_units",), f"for head {self.head} (mlp only)")
+        return self
+
 
 class EnsembleSpec(_Strict):
     """An ensemble of zoo members of any other kind (:mod:`artstyle.members.ensemble`).
@@ -289,6 +338,12 @@ class EnsembleSpec(_Strict):
     members: Annotated[list[str], Field(min_length=2)]
     method: Literal["mean", "stack"] = "mean"
     C: Annotated[float, Field(gt=0)] = 1.0
+
+    @model_validator(mode="after")
+    def _keys_that_apply(self) -> EnsembleSpec:
+        if self.method == "mean":
+            self._refuse_unused(("C",), "for method mean (stack only)")
+        return self
 
 
 #: Start images of style transfer (:func:`artstyle.nst.stylize`).

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from artstyle.errors import ArtstyleError
+from artstyle.io import temporary_sibling
 
 if TYPE_CHECKING:  # importing TensorFlow is slow; do it only when a strategy is built
     import tensorflow as tf
@@ -207,7 +208,8 @@ def chief_output(path: str | os.PathLike[str],
                  tf_config: Mapping[str, Any] | None = None) -> Iterator[Path]:
     """Context manager yielding the path to write ``path`` to, chief-only and atomic.
 
-    * Chief: yields a temporary sibling ``.<name>.tmp-<pid>``; on normal exit it is
+    * Chief: yields a temporary sibling (:func:`artstyle.io.temporary_sibling`, which
+      also removes what killed runs left in that folder); on normal exit it is
       renamed onto ``path`` (replacing an older file or directory), so no half-written
       model is ever visible.  On error the temporary is removed.
     * Non-chief worker: yields a path in a throw-away temporary directory that is
@@ -240,7 +242,7 @@ def chief_output(path: str | os.PathLike[str],
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix: Keras picks the saving format from it (".keras", ".weights.h5").
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = temporary_sibling(path)
     try:
         yield tmp
         if not tmp.exists():

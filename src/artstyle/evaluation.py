@@ -20,7 +20,7 @@ from sklearn.metrics import (
 )
 
 from artstyle.figures import new_figure, save_figure, set_title
-from artstyle.io import atomic_dir, read_json, write_json
+from artstyle.io import atomic_dir, read_json, write_csv, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +130,12 @@ def write_evaluation(out_dir: str | Path, name: str, classes: list[str],
             plot_confusion(y_true, y_pred, classes, tmp / f"confusion{suffix}.png",
                            title, notice)
             if split == "test":
-                pd.DataFrame({"actual": [classes[i] for i in y_true],
-                              "predicted": [classes[i] for i in y_pred]}).to_csv(
-                    tmp / "confusion.csv", index=False)
+                write_csv(pd.DataFrame({"actual": [classes[i] for i in y_true],
+                                        "predicted": [classes[i] for i in y_pred]}),
+                          tmp / "confusion.csv", index=False)
         metrics.update(extra or {})
         write_json(tmp / "metrics.json", metrics)
-        pd.DataFrame(per_class_rows).to_csv(tmp / "per_class.csv", index=False)
+        write_csv(pd.DataFrame(per_class_rows), tmp / "per_class.csv", index=False)
     if "test" in metrics:
         logger.info("%s: test accuracy %.3f, macro-F1 %.3f", name, metrics["test"]["accuracy"],
                     metrics["test"]["macro_f1"])

@@ -78,7 +78,7 @@ from PIL import (
     UnidentifiedImageError,
 )
 
-from artstyle.errors import ArtstyleError, MissingInput
+from artstyle.errors import ArtstyleError, InvalidInput, MissingInput
 from artstyle.imagenet import IMAGENET_MEAN_RGB
 from artstyle.io import atomic_path
 
@@ -89,19 +89,25 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGENET_MEAN_RGB",
     "IMAGE_SUFFIXES",
+    "MASK_ASPECT_TOLERANCE",
     "PNG_TEXT_CHUNK_LIMIT",
     "PNG_TEXT_MEMORY_LIMIT",
     "REJECTION_REASONS",
     "SKLEARN_PREFIX",
     "ImageRejected",
     "as_rgb_uint8",
+    "check_mask_aspect",
+    "check_regular_file",
     "is_hidden_or_system",
     "load_image_source",
     "load_rgb",
     "load_rgb_array",
+    "not_a_regular_file",
+    "open_regular_file",
     "resize_image",
     "resize_to_square",
     "save_image",
+    "style_mask",
 ]
 
 #: Default pixel limit (width * height) of :func:`load_rgb`: 40 Mpx, about 120 MB as RGB.
@@ -121,7 +127,8 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".t
                             ".tiff", ".webp", ".ppm", ".avif"})
 
 REJECTION_REASONS: tuple[str, ...] = (
-    "unreadable",  # the file cannot be opened/read (missing, a directory, permissions)
+    "unreadable",  # cannot be opened/read: missing, a folder, a FIFO, a device, a broken
+                   # link (not_a_regular_file), permissions
     "empty",  # 0 bytes
     "not_an_image",  # content is not an image in an accepted format
     "truncated",  # the image data ends early
@@ -230,6 +237,103 @@ def is_hidden_or_system(path_part: str) -> bool:
     return not name or name.startswith(".") or name.lower() in _HIDDEN_OR_SYSTEM_NAMES
 
 
+def not_a_regular_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a regular file one can read, or None when it is one.
+
+    Only :func:`os.stat` / :func:`os.lstat` are used: nothing is opened, so a named
+    pipe (FIFO) or a device is recognised without blocking on it. This is the one check
+    that every reader of the product's inputs uses (:func:`load_rgb` and so the
+    command line, the web page's uploads and data preparation; the data import of a
+    folder, :func:`artstyle.data.archive.import_folder`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any path; symbolic links are followed.
+
+    Returns
+    -------
+    str or None
+        A short phrase such as ``"a named pipe (FIFO), not a regular file"``,
+        ``"a symbolic link to missing.jpg, which does not exist"``, ``"a folder, not a
+        file"``, ``"does not exist"``; None for a regular file (or a link to one).
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return "does not exist"
+        return f"a symbolic link to {target}, which does not exist (a broken link)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder, not a file"),
+             (stat.S_ISFIFO, "a named pipe (FIFO), not a regular file"),
+             (stat.S_ISSOCK, "a socket, not a regular file"),
+             (stat.S_ISCHR, "a character device, not a regular file"),
+             (stat.S_ISBLK, "a block device, not a regular file"))
+    return next((text for test, text in kinds if test(mode)), "not a regular file")
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Refuse anything but a regular file (or a link to one), without opening it.
+
+    Raises
+    ------
+    ImageRejected
+        Reason ``"unreadable"``, the message from :func:`not_a_regular_file` (one line
+        naming what the path is: a FIFO, a device, a folder, a broken link...).
+    """
+    problem = not_a_regular_file(path)
+    if problem:
+        raise ImageRejected("unreadable", problem, os.fsdecode(path))
+
+
+def open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for binary reading, never blocking on a FIFO or device.
+
+    :func:`check_regular_file` first; then the file is opened with ``O_NONBLOCK`` (so a
+    path swapped for a FIFO in between cannot block either) and checked again on the
+    open descriptor (:func:`os.fstat`).
+
+    Returns
+    -------
+    BinaryIO
+        A buffered binary file object; the caller closes it.
+
+    Raises
+    ------
+    ImageRejected
+        Reason ``"unreadable"``: not a regular file, or it cannot be opened
+        (permissions...).
+    """
+    import stat
+
+    check_regular_file(path)
+    where = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ImageRejected("unreadable", f"cannot open file: {exc.strerror or exc}",
+                            where) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImageRejected("unreadable", "not a regular file (it changed while opening)",
+                                where)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _describe(source: Source) -> str | None:
     if isinstance(source, (str, os.PathLike)):
         return os.fsdecode(source)
@@ -254,12 +358,7 @@ def _open_stream(source: Source, where: str | None) -> tuple[BinaryIO, bool]:
             raise ImageRejected("empty", "no bytes given (0-byte input)", where)
         return io.BytesIO(data), True
     if isinstance(source, (str, os.PathLike)):
-        try:
-            if os.path.isdir(source):
-                raise IsADirectoryError(f"{os.fspath(source)!s} is a directory")
-            fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
-        except OSError as exc:
-            raise ImageRejected("unreadable", f"cannot open file: {exc}", where) from exc
+        fh = open_regular_file(source)  # never blocks on a FIFO; closed by the caller
         try:
             size = os.fstat(fh.fileno()).st_size
         except OSError:
@@ -1060,6 +1159,92 @@ def save_image(image: np.ndarray, path: str | os.PathLike, *,
     return Path(path)
 
 
+#: Largest relative difference between a mask's aspect ratio (width / height) and the
+#: photo's that :func:`check_mask_aspect` accepts (2 %): within it the mask is resized to
+#: the photo, beyond it the mask is refused.
+MASK_ASPECT_TOLERANCE = 0.02
+
+
+def style_mask(mask: np.ndarray) -> np.ndarray:
+    """A region mask as grey levels: white = paint in the style, black = keep the photo.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray, (H, W) or (H, W, 3 or 4), bool, uint8 or float in [0, 1]
+        Colour masks count by their luminance (ITU-R 601 weights); alpha is ignored.
+        Float values are read as [0, 1], uint8 as 0-255.
+
+    Returns
+    -------
+    numpy.ndarray (H, W) uint8, 0 (keep the photo) .. 255 (style).
+
+    Raises
+    ------
+    InvalidInput
+        Not an image (shape, empty, dtype, non-finite values), or black everywhere (the
+        style would apply nowhere).
+
+    Notes
+    -----
+    Used by :mod:`artstyle.nst` (re-exported by :mod:`artstyle.nst.inputs`); it lives here
+    because it needs no TensorFlow, so the command line checks a mask before starting it.
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[-1] in (3, 4):
+        grey = m[..., :3]
+    elif m.ndim == 2:
+        grey = m
+    else:
+        raise InvalidInput(f"a mask is an (H, W), (H, W, 3) or (H, W, 4) image; got shape {m.shape}")
+    if grey.size == 0:
+        raise InvalidInput(f"the mask is empty (shape {m.shape})")
+    if grey.dtype == bool or np.issubdtype(grey.dtype, np.floating):
+        values = grey.astype(np.float32) * 255.0      # [0, 1] -> grey levels
+    elif grey.dtype == np.uint8:
+        values = grey.astype(np.float32)
+    else:
+        raise InvalidInput(f"mask values must be uint8 (0-255), bool or float in [0, 1]; "
+                         f"got {grey.dtype}")
+    if not np.isfinite(values).all():
+        raise InvalidInput("the mask has non-finite values")
+    if values.ndim == 3:
+        values = values @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    m = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    if int(m.max()) == 0:
+        raise InvalidInput("the mask is black everywhere: the style would apply nowhere "
+                         "(white = style, black = the photo)")
+    return m
+
+
+def check_mask_aspect(mask_hw: tuple[int, int], content_hw: tuple[int, int], *,
+                      tolerance: float = MASK_ASPECT_TOLERANCE) -> None:
+    """Refuse a mask whose shape is not the photo's (beyond ``tolerance``).
+
+    A mask is resized to the photo (:func:`artstyle.nst.inputs.mask_at`); a mask of
+    another aspect ratio would be stretched, its regions landing elsewhere than drawn.
+
+    Parameters
+    ----------
+    mask_hw, content_hw : (int, int)
+        Heights and widths in px of the mask and the photo.
+    tolerance : float
+        Largest accepted ``max(r, 1 / r) - 1``, ``r`` the ratio of the two aspect
+        ratios (width / height); default :data:`MASK_ASPECT_TOLERANCE` (0.02).
+
+    Raises
+    ------
+    InvalidInput
+        One line naming both sizes (width x height) and what to do.
+    """
+    (mh, mw), (ch, cw) = [int(v) for v in mask_hw[:2]], [int(v) for v in content_hw[:2]]
+    ratio = (mw / mh) / (cw / ch)
+    off = max(ratio, 1 / ratio) - 1
+    if off > tolerance:
+        raise InvalidInput(f"the mask is {mw}x{mh} px but the photo {cw}x{ch} px: their aspect "
+                         f"ratios differ by {off:.0%} (more than {tolerance:.0%}); draw the "
+                         "mask over the photo, at its size")
+
+
 #: Prefix of the images bundled with scikit-learn (``sklearn:china.jpg``, ``sklearn:flower.jpg``).
 SKLEARN_PREFIX = "sklearn:"
 
@@ -1081,14 +1266,15 @@ def load_image_source(source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     Raises
     ------
     FileNotFoundError
-        The path does not exist.
+        The path does not exist (nor is it a broken link).
     artstyle.images.ImageRejected
-        The file is not a usable image.
+        The file is not a usable image, or not a regular file (a FIFO, a device, a
+        folder, a broken link: :func:`check_regular_file`).
     """
     if source.startswith(SKLEARN_PREFIX):
         from sklearn.datasets import load_sample_image
 
         return np.ascontiguousarray(load_sample_image(source[len(SKLEARN_PREFIX):]))
-    if not Path(source).exists():
+    if not os.path.lexists(source):
         raise MissingInput(f"image {source} not found")
     return load_rgb_array(source, max_pixels=max_pixels)

@@ -24,9 +24,12 @@ from artstyle.errors import InvalidInput, MissingInput
 from artstyle.images import (
     SKLEARN_PREFIX,
     ImageRejected,
+    check_mask_aspect,
     load_image_source,
     save_image,
+    style_mask,
 )
+from artstyle.io import WriteFailed
 from artstyle.members.base import MissingModel, TrainedClassifier
 
 logger = logging.getLogger(__name__)
@@ -65,34 +68,50 @@ def build_backbone(backbone: str, *, weights: str | Path | None, layers: Backbon
     ------
     MissingModel
         The weights or the trained model are missing (the message names the stage).
-    ValueError
+    InvalidInput
         Unknown backbone spelling.
     """
+    check_backbone(backbone, weights)
     from artstyle.nst import FeatureExtractor
 
     if backbone == "vgg19":
-        if weights is None or not Path(weights).exists():
-            raise MissingModel(f"VGG19 weights {weights} not found: run `dvc repro pretrained`")
         return FeatureExtractor.vgg19(weights, content_layers=layers.content_layers,
                                       style_layers=layers.style_layers)
-    if backbone.startswith("own:"):
+    return FeatureExtractor.from_model(paths.keras_model_file(backbone[4:]),
+                                       content_layers=layers.content_layers or None,
+                                       style_layers=layers.style_layers or None)
+
+
+def check_backbone(backbone: str, weights: str | Path | None) -> None:
+    """The checks of :func:`build_backbone` that need no TensorFlow: spelling and files.
+
+    Raises
+    ------
+    MissingModel
+        The VGG19 weights or the trained model are missing (the message names the stage),
+        or the model named as our own CNN is not a neural member.
+    InvalidInput
+        Unknown backbone spelling.
+    """
+    if backbone == "vgg19":
+        if weights is None or not Path(weights).is_file():
+            raise MissingModel(f"VGG19 weights {weights} not found: run `dvc repro pretrained`")
+    elif backbone.startswith("own:"):
         name = backbone[4:]
         model = paths.keras_model_file(name)
-        if not model.exists():
+        if not model.is_file():
             from artstyle.members.base import A_KIND, folder_kind, trained_members
             from artstyle.members.neural import build_command
 
             kind = folder_kind(paths.model_dir(name)) or (
                 "xgboost" if name.startswith("xgb_") else None)
             why = (f"{name} is {A_KIND[kind]} member, which has no feature maps: name a "
-                   "neural one"
-                   if kind else f"{model} not found: run `{build_command(name)}`")
+                   "neural one" if kind else f"{model} not found: run `{build_command(name)}`")
             raise MissingModel(f"own:{name}: our own CNN as backbone is a trained neural "
                                f"model; {why}; trained neural models: "
                                f"{', '.join(trained_members(('neural',))) or 'none'}")
-        return FeatureExtractor.from_model(model, content_layers=layers.content_layers or None,
-                                           style_layers=layers.style_layers or None)
-    raise InvalidInput(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
+    else:
+        raise InvalidInput(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
 
 
 def backbone_params(backbone: str, settings: StylizeParams) -> BackboneParams:
@@ -173,7 +192,12 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     (None = ``base.seed`` of the params file, or the schema's 42) is written with the
     settings into the output's PNG text chunks (``artstyle:seed``). ``mask``: an image
     file whose white region takes the style, the rest keeping the photo
-    (:func:`artstyle.nst.stylize`'s ``mask``).
+    (:func:`artstyle.nst.stylize`'s ``mask``), of the photo's aspect ratio within 2 %
+    (:func:`artstyle.images.check_mask_aspect`).
+
+    Every option, image and file is checked before TensorFlow is imported (it takes
+    tens of seconds to start): settings, blend weights, the backbone's files, the
+    images and the mask's shape. Only the memory estimate needs the model.
 
     Returns
     -------
@@ -194,13 +218,16 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     style_imgs = [load_role_image("style", s) for s in styles]
     mask_img = None
     if mask is not None:
-        from artstyle.nst.inputs import style_mask
-
-        mask_img = style_mask(load_role_image("mask", mask))   # ValueError: all black
+        mask_img = style_mask(load_role_image("mask", mask))   # InvalidInput: all black
+        check_mask_aspect(mask_img.shape, content_img.shape[:2])
+    check_backbone(backbone, weights or paths.VGG19_WEIGHTS)
     from artstyle.nst import (  # TensorFlow: only once the inputs are good
         save_panel,
         stylize,
     )
+    from artstyle.nst.optimise import repeatable_threads
+
+    repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
     extractor = build_backbone(backbone, weights=weights or paths.VGG19_WEIGHTS, layers=layers)
     result = stylize(content_img, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
@@ -210,9 +237,13 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     save_image(result.image, output,
                metadata=output_metadata(result, content=content, styles=styles, backbone=backbone))
     if panel:
-        save_panel(content_img, style_imgs[0], result.image, panel,
-                   titles=("content", "style" if len(styles) == 1 else
-                           f"style 1 of {len(styles)} (blended)", "result"))
+        try:
+            save_panel(content_img, style_imgs[0], result.image, panel,
+                       titles=("content", "style" if len(styles) == 1 else
+                               f"style 1 of {len(styles)} (blended)", "result"))
+        except WriteFailed as err:   # say that the result itself is complete
+            raise err.also_kept(f"the result {output} was written completely and is "
+                                "kept") from err
     return result.summary()
 
 
@@ -335,7 +366,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
         backbone as before, and reports the extras under ``variants``.
     """
     from artstyle.data.dataset import dataset_notice, load_manifest
-    from artstyle.io import atomic_dir, write_json
+    from artstyle.io import atomic_dir, write_csv, write_json
     from artstyle.members.base import check_same_classes
     from artstyle.nst import plot_losses, save_panel, ssim_to_content, stylize
 
@@ -419,7 +450,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
     with atomic_dir(paths.STYLIZE_REPORT) as rep:
         write_json(rep / "metrics.json", {"judge": judge.name, **per_backbone,
                                           **({"variants": variants} if variants else {})})
-        table.to_csv(rep / "results.csv", index=False)
+        write_csv(table, rep / "results.csv", index=False)
         summary = pd.DataFrame(per_backbone).T.reset_index(names="backbone")
         lines = ["# Style transfer", ""] + ([f"> **{notice}**", ""] if notice else []) + [
             f"Judge: `{judge.name}` ({judge.kind} member, params `stylize.judge: {s.judge}`). "

@@ -35,7 +35,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from artstyle.errors import ArtstyleError
-from artstyle.images import IMAGE_SUFFIXES, is_hidden_or_system
+from artstyle.images import IMAGE_SUFFIXES, is_hidden_or_system, not_a_regular_file
 from artstyle.io import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -315,11 +315,10 @@ def _walk_files(root: Path) -> tuple[list[tuple[str, ...]], int]:
         for name in sorted(filenames):
             if is_hidden_or_system(name):
                 skipped += 1
-            elif os.path.isfile(os.path.join(dirpath, name)):
+            elif (problem := not_a_regular_file(os.path.join(dirpath, name))) is None:
                 files.append((*rel, name))
             else:
-                logger.warning("skipping %s: not a regular file (or a broken link)",
-                               os.path.join(dirpath, name))
+                logger.warning("skipping %s: %s", os.path.join(dirpath, name), problem)
                 skipped += 1
     return files, skipped
 
@@ -374,6 +373,9 @@ def import_folder(path: str | os.PathLike, out_dir: str | os.PathLike, *,
     if not src.exists():
         raise ArchiveNotFoundError(f"data folder or zip {src} does not exist "
                                    f"(resolved: {src.resolve()}); check data.path")
+    if not src.is_dir() and (problem := not_a_regular_file(src)):
+        raise ArchiveError(f"data folder or zip {src} is {problem}; give a folder or a "
+                           ".zip file (data.path)")
     if src.is_file():
         if not zipfile.is_zipfile(src):
             raise ArchiveError(f"{src} is a file but not a zip archive; give a folder laid "

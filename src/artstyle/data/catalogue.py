@@ -49,7 +49,7 @@ from artstyle.config import PrepareParams
 from artstyle.errors import ArtstyleError
 from artstyle.figures import new_figure, save_figure, set_title
 from artstyle.hashing import sha256_file
-from artstyle.io import atomic_dir, write_json
+from artstyle.io import atomic_dir, write_csv, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +191,10 @@ def pixel_hash(img) -> str:
 
 
 def _decode(c: Candidate, image_size: int, max_pixels: int) -> _Decoded:
+    try:  # a FIFO, device or broken link is rejected before it is opened (never blocks)
+        images.check_regular_file(c.path)
+    except images.ImageRejected as err:
+        return _Decoded(c, "", reason=err.reason, message=str(err))
     digest = sha256_file(c.path)
     try:
         img = images.load_rgb(c.path, max_pixels=max_pixels)
@@ -433,7 +437,7 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
             "width": [d.size[0] for d in kept],
             "height": [d.size[1] for d in kept],
         }, columns=MANIFEST_COLUMNS)
-        manifest.to_csv(tmp_prepared / paths.MANIFEST_NAME, index=False)
+        write_csv(manifest, tmp_prepared / paths.MANIFEST_NAME, index=False)
         write_json(tmp_prepared / paths.CLASSES_NAME, classes)
         write_json(tmp_prepared / paths.DATASET_NAME, {"notice": dataset_notice,
                                                    "image_size": image_size})
@@ -444,14 +448,14 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         summary["icc_converted"] = sum(d.icc == "converted" for d in kept)
         summary["icc_unusable"] = sum(d.icc == "unusable" for d in kept)
         write_json(tmp_report / "summary.json", summary)
-        pd.DataFrame(rejects, columns=["source_path", "class", "reason", "message"]).to_csv(
-            tmp_report / "rejects.csv", index=False)
-        pd.DataFrame(duplicates, columns=["content_hash", "source_path", "class", "kind",
-                                          "kept_as", "kept"]).to_csv(
-            tmp_report / "duplicates.csv", index=False)
+        write_csv(pd.DataFrame(rejects, columns=["source_path", "class", "reason", "message"]),
+                  tmp_report / "rejects.csv", index=False)
+        write_csv(pd.DataFrame(duplicates, columns=["content_hash", "source_path", "class",
+                                                    "kind", "kept_as", "kept"]),
+                  tmp_report / "duplicates.csv", index=False)
         counts = manifest.groupby(["class", "split"]).size().unstack(fill_value=0)
         counts = counts.reindex(index=classes, columns=list(_SPLITS), fill_value=0)
-        counts.to_csv(tmp_report / "counts.csv")
+        write_csv(counts, tmp_report / "counts.csv")
         _plot_distribution(counts, tmp_report / "class_distribution.png", dataset_notice)
         (tmp_report / "summary.md").write_text(
             _summary_markdown(summary, counts, rejects, dataset_notice, split_warnings),

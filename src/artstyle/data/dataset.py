@@ -16,6 +16,7 @@ from PIL import Image
 
 from artstyle import paths
 from artstyle.errors import ArtstyleError
+from artstyle.io import read_csv
 
 
 class PreparedDataError(ArtstyleError, ValueError):
@@ -34,7 +35,7 @@ def load_manifest(prepared_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
         (as text).
     """
     prepared_dir = Path(prepared_dir)
-    manifest = pd.read_csv(prepared_dir / paths.MANIFEST_NAME, keep_default_na=False, dtype=str)
+    manifest = read_csv(prepared_dir / paths.MANIFEST_NAME, keep_default_na=False, dtype=str)
     for column in ("width", "height"):
         if column in manifest:
             manifest[column] = manifest[column].astype(int)

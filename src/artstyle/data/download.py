@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
 import urllib.parse
 import zipfile
@@ -46,7 +45,7 @@ from artstyle.errors import ArtstyleError
 from artstyle.hashing import normalise_sha256, sha256_file
 from artstyle.http_download import ChecksumError, DownloadError, download_file
 from artstyle.images import is_hidden_or_system
-from artstyle.io import atomic_dir
+from artstyle.io import atomic_dir, scratch_dir
 
 logger = logging.getLogger(__name__)
 
@@ -365,8 +364,7 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
     classes = [str(c) for c in classes]
     archive: Path | None = None
     digest: str | None = None
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.fetch-",
-                                     dir=_mkparent(out_dir)) as work:
+    with scratch_dir(out_dir.with_name(f"{out_dir.name}.fetch")) as work:
         tree = Path(work) / "tree"
         if source == "folder":
             if path is None:
@@ -441,11 +439,6 @@ def fetch_raw(source: str, out_dir: str | os.PathLike, *, url: str | None = None
                 f" (archive sha256 {digest}; pin it as data.sha256)" if digest and not sha256
                 else "")
     return summary
-
-
-def _mkparent(out_dir: Path) -> Path:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return out_dir.parent
 
 
 def _fetch_archive(url: str, folder: Path, *, sha256: str | None, retries: int,

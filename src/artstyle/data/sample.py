@@ -40,17 +40,19 @@ top-level folders as classes); the provenance text for reports is
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from tqdm.auto import tqdm
+
+from artstyle.errors import ArtstyleError
+from artstyle.io import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,11 @@ __all__ = [
     "SAMPLE_CLASSES",
     "SAMPLE_NOTICE",
     "SAMPLE_SOURCES",
+    "SampleClassError",
     "generate_sample",
     "render_sample_image",
+    "sample_notice",
+    "select_sample_classes",
 ]
 
 #: Class (folder) names, one per procedural painting technique, in label order.
@@ -81,16 +86,35 @@ SAMPLE_SOURCES: tuple[str, ...] = (
     "skimage:rocket",
 )
 
-#: Provenance text for reports produced from the ``sample`` data source.
-SAMPLE_NOTICE: str = (
-    "synthetic sample dataset: not real paintings. "
-    f"{len(SAMPLE_CLASSES)} classes ({', '.join(SAMPLE_CLASSES)}), each a procedural "
-    "painting technique (dots, posterisation + outlines, gradient-oriented brush "
-    "strokes, SLIC mosaic, watercolour washes) rendered by artstyle.data.sample on "
-    "random crops of 6 photographs bundled with scikit-learn (china.jpg, flower.jpg) "
-    "and scikit-image (astronaut, coffee, chelsea, rocket). Accuracy on it shows the "
-    "pipeline works end to end; it says nothing about recognising art movements."
-)
+_TECHNIQUE_WORDS = {"Pointillism": "dots", "Posterised-outline": "posterisation + outlines",
+                    "Brush-strokes": "gradient-oriented brush strokes",
+                    "Mosaic": "SLIC mosaic", "Watercolour": "watercolour washes"}
+
+
+def sample_notice(classes: Iterable[str] = ()) -> str:
+    """Provenance text for reports produced from the ``sample`` source.
+
+    Parameters
+    ----------
+    classes : iterable of str
+        ``data.classes`` (see :func:`select_sample_classes`); empty = all.
+
+    Returns
+    -------
+    str
+        One paragraph naming the classes generated; :data:`SAMPLE_NOTICE` for all.
+    """
+    chosen = select_sample_classes(classes)
+    return (
+        "synthetic sample dataset: not real paintings. "
+        f"{len(chosen)} classes ({', '.join(chosen)}), each a procedural "
+        f"painting technique ({', '.join(_TECHNIQUE_WORDS[c] for c in chosen)}) rendered by "
+        "artstyle.data.sample on "
+        "random crops of 6 photographs bundled with scikit-learn (china.jpg, flower.jpg) "
+        "and scikit-image (astronaut, coffee, chelsea, rocket). Accuracy on it shows the "
+        "pipeline works end to end; it says nothing about recognising art movements."
+    )
+
 
 _JPEG_QUALITY = 90
 _MIN_SIDE = 32
@@ -340,12 +364,55 @@ def _is_replaceable(out_dir: Path) -> bool:
     return all(e.is_dir() and not e.is_symlink() and e.name in SAMPLE_CLASSES for e in entries)
 
 
+class SampleClassError(ArtstyleError, ValueError):
+    """``data.classes`` names a class the synthetic sample does not have."""
+
+
+def select_sample_classes(classes: Iterable[str] = ()) -> tuple[str, ...]:
+    """The sample classes ``data.classes`` asks for, in :data:`SAMPLE_CLASSES` order.
+
+    Parameters
+    ----------
+    classes : iterable of str
+        Requested names, matched case-insensitively (as folder names are for the other
+        sources, :func:`artstyle.data.download.select_classes`); empty means all.
+
+    Returns
+    -------
+    tuple of str
+        The chosen class names as spelt in :data:`SAMPLE_CLASSES`.
+
+    Raises
+    ------
+    SampleClassError
+        A name is not a sample class: one line listing the known ones (and a close
+        match when there is one).
+    """
+    known = {c.casefold(): c for c in SAMPLE_CLASSES}
+    wanted = [str(c) for c in classes]
+    unknown = [c for c in wanted if c.casefold() not in known]
+    if unknown:
+        close = {c: difflib.get_close_matches(c, SAMPLE_CLASSES, n=1) for c in unknown}
+        hints = "".join(f" ({c!r}: did you mean {m[0]!r}?)" for c, m in close.items() if m)
+        raise SampleClassError(
+            f"unknown class(es) {', '.join(map(repr, unknown))} in data.classes for "
+            f"data.source: sample{hints}; the sample's classes are "
+            f"{', '.join(SAMPLE_CLASSES)}; fix data.classes, or [] for all")
+    chosen = {known[c.casefold()] for c in wanted}
+    return tuple(c for c in SAMPLE_CLASSES if not wanted or c in chosen)
+
+
+#: Provenance text for reports produced from the ``sample`` data source (all classes).
+SAMPLE_NOTICE: str = sample_notice()
+
+
 def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: int, seed: int,
-                    progress: bool = True) -> dict[str, int]:
+                    progress: bool = True, classes: Iterable[str] = ()) -> dict[str, int]:
     """Generate the synthetic ``sample`` dataset (see the module docstring).
 
     Writes ``<out_dir>/<ClassName>/<ClassName>_<nnn>.jpg`` (JPEG, quality 90, RGB,
-    ``side`` x ``side`` px) for every class in :data:`SAMPLE_CLASSES`; ``nnn`` is the
+    ``side`` x ``side`` px) for every class in :data:`SAMPLE_CLASSES` (or those of
+    ``classes``: :func:`select_sample_classes`); ``nnn`` is the
     zero-padded image index (at least 3 digits). Output is deterministic: the same
     arguments give byte-identical files (with the same Pillow / libjpeg build).
 
@@ -365,6 +432,9 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
         Non-negative base seed of all random choices (``base.seed``).
     progress : bool, default True
         Show a tqdm progress bar.
+    classes : iterable of str, optional
+        ``data.classes``: only these classes (case-insensitive); empty = all. A class's
+        images are the same whichever others are chosen.
 
     Returns
     -------
@@ -373,6 +443,8 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
 
     Raises
     ------
+    SampleClassError
+        ``classes`` names a class the sample does not have (one line listing them).
     ValueError
         If an argument is out of range.
     FileExistsError
@@ -383,6 +455,7 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
             or images_per_class < 1):
         raise ValueError(f"images_per_class must be an int >= 1, got {images_per_class!r}")
     _check_args(side, seed)
+    chosen = select_sample_classes(classes)
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or not _is_replaceable(out_dir)):
         raise FileExistsError(
@@ -391,29 +464,18 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
     digits = max(3, len(str(images_per_class - 1)))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     counts: dict[str, int] = {}
-    try:
-        with tqdm(total=len(SAMPLE_CLASSES) * images_per_class, desc="sample dataset",
-                  unit="img", disable=not progress) as bar:
-            for name in SAMPLE_CLASSES:
-                (tmp / name).mkdir()
-                for i in range(images_per_class):
-                    img = render_sample_image(name, i, side=side, seed=seed)
-                    img.save(tmp / name / f"{name}_{i:0{digits}d}.jpg", format="JPEG",
-                             quality=_JPEG_QUALITY)
-                    bar.update(1)
-                counts[name] = images_per_class
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            out_dir.rename(old / "data")
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(out_dir) as tmp, tqdm(total=len(chosen) * images_per_class,
+                                          desc="sample dataset", unit="img",
+                                          disable=not progress) as bar:
+        for name in chosen:
+            (tmp / name).mkdir()
+            for i in range(images_per_class):
+                img = render_sample_image(name, i, side=side, seed=seed)
+                img.save(tmp / name / f"{name}_{i:0{digits}d}.jpg", format="JPEG",
+                         quality=_JPEG_QUALITY)
+                bar.update(1)
+            counts[name] = images_per_class
     logger.info("wrote synthetic sample dataset to %s: %d classes x %d images, %d px, seed %d",
                 out_dir, len(counts), images_per_class, side, seed)
     return counts

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from artstyle.errors import InvalidInput
-from artstyle.images import as_rgb_uint8, resize_image
+from artstyle.images import (  # noqa: F401 - the mask helpers (no TensorFlow) re-exported
+    MASK_ASPECT_TOLERANCE,
+    as_rgb_uint8,
+    check_mask_aspect,
+    resize_image,
+    style_mask,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -212,52 +218,6 @@ def keep_colours(result: np.ndarray, content: np.ndarray) -> np.ndarray:
     yiq[..., 0] = rgb_to_yiq(result)[..., 0]
     rgb = yiq @ YIQ_TO_RGB.T
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-
-
-def style_mask(mask: np.ndarray) -> np.ndarray:
-    """A region mask as grey levels: white = paint in the style, black = keep the photo.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray, (H, W) or (H, W, 3 or 4), bool, uint8 or float in [0, 1]
-        Colour masks count by their luminance (ITU-R 601 weights); alpha is ignored.
-        Float values are read as [0, 1], uint8 as 0-255.
-
-    Returns
-    -------
-    numpy.ndarray (H, W) uint8, 0 (keep the photo) .. 255 (style).
-
-    Raises
-    ------
-    ValueError
-        Not an image (shape, empty, dtype, non-finite values), or black everywhere (the
-        style would apply nowhere).
-    """
-    m = np.asarray(mask)
-    if m.ndim == 3 and m.shape[-1] in (3, 4):
-        grey = m[..., :3]
-    elif m.ndim == 2:
-        grey = m
-    else:
-        raise InvalidInput(f"a mask is an (H, W), (H, W, 3) or (H, W, 4) image; got shape {m.shape}")
-    if grey.size == 0:
-        raise InvalidInput(f"the mask is empty (shape {m.shape})")
-    if grey.dtype == bool or np.issubdtype(grey.dtype, np.floating):
-        values = grey.astype(np.float32) * 255.0      # [0, 1] -> grey levels
-    elif grey.dtype == np.uint8:
-        values = grey.astype(np.float32)
-    else:
-        raise InvalidInput(f"mask values must be uint8 (0-255), bool or float in [0, 1]; "
-                         f"got {grey.dtype}")
-    if not np.isfinite(values).all():
-        raise InvalidInput("the mask has non-finite values")
-    if values.ndim == 3:
-        values = values @ np.asarray([0.299, 0.587, 0.114], np.float32)
-    m = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    if int(m.max()) == 0:
-        raise InvalidInput("the mask is black everywhere: the style would apply nowhere "
-                         "(white = style, black = the photo)")
-    return m
 
 
 def mask_at(mask: np.ndarray, height: int, width: int) -> np.ndarray:

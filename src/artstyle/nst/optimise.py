@@ -29,7 +29,7 @@ from artstyle.config import (
     TransferParams,
 )
 from artstyle.errors import ArtstyleError
-from artstyle.images import as_rgb_uint8
+from artstyle.images import as_rgb_uint8, check_mask_aspect
 from artstyle.nst.extractor import FeatureExtractor
 from artstyle.nst.fourier import fourier_image, fourier_scale
 from artstyle.nst.inputs import (
@@ -560,7 +560,9 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         0 are dropped before any work (so weights ``(1, 0)`` are exactly the first style
         alone), and the colour-matched start uses the weighted mixture of their colours.
     mask : numpy.ndarray or None
-        Region mask, any size (:func:`artstyle.nst.inputs.style_mask`: white = style,
+        Region mask of the photo's aspect ratio (within 2 %, then resized to it; else a
+        ``ValueError`` naming both sizes, :func:`artstyle.images.check_mask_aspect`)
+        (:func:`artstyle.nst.inputs.style_mask`: white = style,
         black = the photo, grey in between): the image's Gram matrices are taken over the
         white region only (:func:`artstyle.nst.losses.masked_gram_matrix`, Gatys et al.
         2017), and the result is the stylised image inside the mask and the photo outside
@@ -601,6 +603,8 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     styles, blend = zip(*[(s, w) for s, w in zip(styles, blend, strict=True) if w > 0], strict=True)
     styles, blend = list(styles), list(blend)
     mask_u8 = None if mask is None else style_mask(mask)
+    if mask_u8 is not None:
+        check_mask_aspect(mask_u8.shape, content.shape[:2])   # within 2 %: resized
     if on_divergence not in ("recover", "raise"):
         raise ValueError(f"on_divergence must be 'recover' or 'raise'; got {on_divergence!r}")
     optimizer, init, max_side = settings.optimizer, settings.init, settings.max_side

@@ -38,7 +38,7 @@ import pandas as pd
 from artstyle import paths
 from artstyle.config import PatternsParams
 from artstyle.errors import ArtstyleError
-from artstyle.io import atomic_dir, write_json
+from artstyle.io import atomic_dir, read_csv, write_csv, write_json
 from artstyle.patterns import collection, gradcam, palettes, plots
 from artstyle.patterns.page import Section, write_page
 
@@ -249,19 +249,19 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
                          f"test split ({int((y_true != y_pred).sum())} mistakes in "
                          f"{test.size}), frames in the predicted movement's colour", notice,
                          min_cols=n_ex, caption_lines=3)
-        pd.DataFrame(pair_rows, columns=["movement_a", "movement_b", "mistakes",
-                                         "a_taken_for_b", "b_taken_for_a"]).to_csv(
-            tmp / "confused_pairs.csv", index=False)
+        write_csv(pd.DataFrame(pair_rows, columns=["movement_a", "movement_b", "mistakes",
+                                                   "a_taken_for_b", "b_taken_for_a"]),
+                  tmp / "confused_pairs.csv", index=False)
 
         clock.lap("confused pairs")
         # 3. The map
         perplexity = collection.adapted_perplexity(len(emb), settings.tsne_perplexity)
         xy = collection.embedding_map(emb, perplexity=settings.tsne_perplexity, seed=seed,
                                       max_iter=settings.tsne_iterations)
-        pd.DataFrame({"id": data.ids, "split": data.split,
-                      "movement": [classes[i] for i in data.labels],
-                      "x": xy[:, 0], "y": xy[:, 1]}).to_csv(tmp / "embedding_map.csv",
-                                                            index=False)
+        write_csv(pd.DataFrame({"id": data.ids, "split": data.split,
+                                "movement": [classes[i] for i in data.labels],
+                                "x": xy[:, 0], "y": xy[:, 1]}),
+                  tmp / "embedding_map.csv", index=False)
         plots.plot_embedding_map(
             tmp / "map.png", xy, data.labels, data.split == "test", classes,
             f"The collection as {name} sees it: t-SNE of {len(xy)} paintings' embeddings "
@@ -291,8 +291,8 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
                                  "share": round(float(share), 4), "L": round(float(lab[0]), 2),
                                  "a": round(float(lab[1]), 2), "b": round(float(lab[2]), 2)})
         stats_table = pd.DataFrame([{"movement": m, **s} for m, s in stats.items()])
-        stats_table.to_csv(tmp / "colour_stats.csv", index=False, float_format="%.4f")
-        pd.DataFrame(pal_rows).to_csv(tmp / "palettes.csv", index=False)
+        write_csv(stats_table, tmp / "colour_stats.csv", index=False, float_format="%.4f")
+        write_csv(pd.DataFrame(pal_rows), tmp / "palettes.csv", index=False)
         plots.plot_palettes(tmp / "palettes.png", pals, stats,
                             f"Palettes: the {settings.n_palette_colours} dominant colours of "
                             "each movement (k-means in CIELAB, widths = share of pixels)",
@@ -340,7 +340,7 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
         }
         write_json(tmp / "metrics.json", metrics)
         _write_index(tmp / "index.html", name, gm.layer, maps.shape[1:], metrics, figures,
-                     stats_table, pd.read_csv(tmp / "confused_pairs.csv"), settings, notice)
+                     stats_table, read_csv(tmp / "confused_pairs.csv"), settings, notice)
     return metrics
 
 
