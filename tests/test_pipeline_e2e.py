@@ -114,7 +114,7 @@ def test_cli_classify_and_stylize(pipeline_copy, tmp_path, monkeypatch, capsys):
     painting = next((repo / "data" / "raw").rglob("*.jpg"))
     assert main(["classify", str(painting), "--model", "best_cnn", "--top", "3"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0] == "art movement by best_cnn, top 3:"
+    assert out[0] == "art movement by best_cnn (neural), top 3:"
     assert out[1].startswith(f"{painting}: ")
     assert out[-1].startswith("note: the model was trained on") and "synthetic" in out[-1].lower()
     ranked = out[1][len(f"{painting}: "):].split(", ")          # "<movement> <p>%" each
