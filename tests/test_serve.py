@@ -475,3 +475,21 @@ def test_closing_the_tab_stops_its_job(browser, server, shots):
 def test_no_tensorflow_retracing_warning(server):
     """Runs last in the module's server: classifying many images traced once."""
     assert "retracing" not in server.text(), server.text()[-3000:]
+
+
+def test_grad_cam_traces_once_per_model():
+    """Classifying one painting after another reuses the traced Grad-CAM step (no
+    TensorFlow retracing warning per call, no tracing time per call)."""
+    import keras
+
+    from artstyle.patterns import gradcam
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    gm = gradcam.gradcam_model(model)
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 1, 3, 1, 1):
+        maps, proba, _ = gradcam.grad_cam(gm, rng.uniform(0, 255, (n, 16, 16, 3)).astype("float32"))
+        assert maps.shape == (n, 14, 14) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert gm._steps["grad_cam"].experimental_get_tracing_count() == 1
