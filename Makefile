@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: repro test test-fast serve setup compare clean-venv
+.PHONY: repro test test-fast serve setup plots-diff clean-venv
 
 repro: $(STAMP)
 	$(BIN)/dvc repro
@@ -34,9 +34,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# HTML comparison of every plot between the workspace and a revision: make compare REV=HEAD~1
+# Every plot, workspace against a revision (`dvc plots diff`), as HTML:
+# make plots-diff REV=HEAD~1. (The `compare` stage is another thing: reports/models.md.)
 REV ?= HEAD
-compare: $(STAMP)
+plots-diff: $(STAMP)
 	$(BIN)/dvc plots diff $(REV) -o reports/plots_diff
 	@echo "open reports/plots_diff/index.html"
 

@@ -1,8 +1,8 @@
 """Benchmark: does a blend of two paintings look like both movements to a real judge?
 
 Takes a pipeline already run on real paintings (``benchmarks/model_zoo.py --only style
---keep DIR`` leaves one in ``DIR/repo``), its style member ``--judge`` (default
-``style_lite0``) as the judge, and for two movements the test painting the judge is most
+--keep DIR`` leaves one in ``DIR/repo``), its member ``--judge`` (default ``style_lite0``;
+any kind, :func:`artstyle.classifier.load_classifier`) as the judge, and for two movements the test painting the judge is most
 sure of (the ``stylize`` stage's ``per_class`` choice). The photo is painted three times
 with the default settings: in the style of painting A alone, of B alone, and of both
 blended 50/50 (``blend_weights``). The judge's probabilities of A's and B's movement are
@@ -23,53 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 # The style-transfer extractor probes tiny inputs to find its smallest usable side; the
 # failed probes are expected and TensorFlow would log each of them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-class StyleJudge:
-    """Class probabilities of images from a fitted style member of a pipeline folder."""
-
-    def __init__(self, repo: Path, name: str):
-        from artstyle import paths
-        from artstyle.config import load_params
-        from artstyle.data.dataset import load_split
-        from artstyle.heads import load_head
-        from artstyle.models.style_features import StyleDescriptor
-
-        params = load_params(repo / "params.yaml")
-        spec = params.style_model(name)
-        self.features = params.style_feature_set(spec.features)
-        weights = repo / (paths.VGG19_WEIGHTS if self.features.backbone == "vgg19"
-                          else paths.EFFICIENTNET_WEIGHTS)
-        self.describe = StyleDescriptor(weights, self.features.stat_layers,
-                                        self.features.gram_layers, backbone=self.features.backbone)
-        self.head = load_head(repo / paths.head_file(name))
-        self.test, self.classes = load_split(repo / paths.PREPARED, "test")
-        self.image_size = params.base.image_size
-
-    def proba(self, images: list[np.ndarray]) -> np.ndarray:
-        """(N, n_classes) probabilities; images are squared as ``prepare`` stores them."""
-        from PIL import Image
-
-        from artstyle.heads import head_proba
-        from artstyle.images import resize_to_square
-
-        batch = np.stack([np.asarray(resize_to_square(Image.fromarray(im), self.image_size))
-                          for im in images])
-        if self.features.input_size and batch.shape[1] != self.features.input_size:
-            from artstyle.data.dataset import resize_batch
-
-            batch = resize_batch(batch, self.features.input_size)   # as stage style_features
-        X, _ = self.describe.describe(batch, patches=self.features.patches,
-                                      fraction=self.features.patch_fraction,
-                                      batch_size=self.features.batch_size, desc="judging")
-        return head_proba(self.head, X, len(self.classes), self.features.patches)
 
 
 def main() -> int:
@@ -94,9 +52,12 @@ def main() -> int:
     from artstyle.nst import FeatureExtractor, stylize
     from artstyle.stylize import load_role_image
 
-    judge = StyleJudge(Path("."), args.judge)
-    classes, test = judge.classes, judge.test
-    p_test = judge.proba(list(test.images))
+    from artstyle.classifier import load_classifier
+    from artstyle.data.dataset import load_split
+
+    judge = load_classifier(args.judge)            # any member kind, prepared as in training
+    test, classes = load_split(paths.PREPARED, "test")
+    p_test = judge.proba_squares(test.images)
     best = {}                         # movement -> (confidence, index of its surest painting)
     for i, (label, p) in enumerate(zip(test.labels, p_test)):
         if p[label] > best.get(label, (-1.0, -1))[0]:

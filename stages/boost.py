@@ -1,8 +1,8 @@
-"""Stage boost: XGBoost on one model's embeddings, evaluated like every other model.
+"""Stage boost: XGBoost on one model's embeddings (``python stages/boost.py <source model>``).
 
-``python stages/boost.py <source model>`` writes ``models/xgb_<source>/model.json``,
+Writes ``models/xgb_<source>/`` (``model.json``, ``classes.json``, ``spec.json``) and
 ``reports/train/xgb_<source>/metrics.json`` (device that ran, best iteration, fit
-seconds) and ``reports/eval/xgb_<source>/`` (same metrics and plots as the CNNs).
+seconds); ``evaluate_boost@<source>`` scores it like every other member.
 """
 
 from _common import run
@@ -10,16 +10,10 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.boosting import (
-        check_training_classes,
-        fit_booster,
-        save_booster,
-        select_device,
-    )
-    from artstyle.data.dataset import dataset_notice
-    from artstyle.evaluation import write_evaluation
+    from artstyle.boosting import fit_booster, save_booster, select_device
     from artstyle.features import load_features
-    from artstyle.io import write_json
+    from artstyle.io import atomic_dir, write_json
+    from artstyle.labels import check_training_classes
 
     (source,) = argv
     name = f"xgb_{source}"
@@ -32,11 +26,11 @@ def main(params, argv):
     model, info = fit_booster(X_train, y_train, X_val, y_val, n_classes=len(classes), params=b,
                               device=select_device(b.device), seed=params.base.seed,
                               classes=classes)
-    save_booster(model, paths.booster_file(name))
-    results = {split: (feats.splits[split][1], model.predict_proba(feats.splits[split][0]))
-               for split in ("validation", "test")}
-    m = write_evaluation(paths.eval_report(name), name, classes, results,
-                         notice=dataset_notice(paths.PREPARED))
+    with atomic_dir(paths.model_dir(name)) as tmp:
+        save_booster(model, tmp / paths.booster_file(name).name)
+        write_json(tmp / "classes.json", classes)
+        write_json(tmp / "spec.json", {"name": name, "source_model": source,
+                                       "input_size": feats.meta.get("input_size")})
     write_json(paths.train_report(name) / "metrics.json", {
         "device": info["device"], "ran_on_gpu": int(info["device"].startswith("cuda")),
         "best_iteration": info["best_iteration"],
@@ -44,8 +38,8 @@ def main(params, argv):
         "train_seconds": info["fit_seconds"], "train_images": len(y_train),
         "images_per_second": round(len(y_train) * (info.get("n_rounds") or 1)
                                    / max(info["fit_seconds"], 1e-9), 1)})
-    return (f"{name}: device {info['device']}, best iteration {info['best_iteration']}, "
-            f"test accuracy {m['test']['accuracy']:.3f}; wrote {paths.model_dir(name)}")
+    return (f"{name}: device {info['device']}, best iteration {info['best_iteration']}; "
+            f"wrote {paths.model_dir(name)}")
 
 
 if __name__ == "__main__":

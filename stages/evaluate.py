@@ -1,7 +1,11 @@
-"""Stage evaluate: test and validation metrics of one zoo member (``python stages/evaluate.py <name>``).
+"""Stage evaluate: test and validation metrics of one neural member.
 
-A neural model, a style model or an ensemble (:mod:`artstyle.members`): the same metrics
-and files for each. The only stage that reads the test split's labels.
+``python stages/evaluate.py <name>``.
+
+The other kinds have their own evaluate scripts (``evaluate_style.py``,
+``evaluate_boost.py``, ``evaluate_ensemble.py``), so that each stage depends on the code
+its kind runs; all of them write the same files through
+:func:`artstyle.evaluation.evaluate_member`. The only stages that read the test labels.
 """
 
 from _common import run
@@ -9,17 +13,14 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.data.dataset import dataset_notice, load_manifest
-    from artstyle.evaluation import write_evaluation
-    from artstyle.members import split_probabilities
+    from artstyle.members.evaluate import evaluate_member
+    from artstyle.io import read_json
+    from artstyle.members import neural
 
     (name,) = argv
-    results = split_probabilities(params, name, ("validation", "test"))
-    _, classes = load_manifest(paths.PREPARED)
-    m = write_evaluation(paths.eval_report(name), name, classes, results,
-                         notice=dataset_notice(paths.PREPARED))
-    return (f"{name}: test accuracy {m['test']['accuracy']:.3f}, macro-F1 "
-            f"{m['test']['macro_f1']:.3f}; wrote {paths.eval_report(name)}")
+    results = neural.split_probabilities(name, params.model(name).input_size)
+    classes = read_json(paths.model_dir(name) / "classes.json")
+    return evaluate_member(name, results, classes, neural.build_command(name))
 
 
 if __name__ == "__main__":

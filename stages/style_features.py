@@ -10,12 +10,12 @@ def main(params, argv):
     from artstyle.data.dataset import load_split, resize_batch
     from artstyle.errors import ArtstyleError
     from artstyle.features import save_features
+    from artstyle.io import write_json
     from artstyle.models.style_features import StyleDescriptor
 
     (name,) = argv
     spec = params.style_feature_set(name)
-    weights, stage = {"vgg19": (paths.VGG19_WEIGHTS, "pretrained"), "efficientnet_lite0": (
-        paths.EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}[spec.backbone]
+    weights, stage = paths.BACKBONE_WEIGHTS[spec.backbone]
     if not weights.is_file():
         raise ArtstyleError(f"{weights} not found; run: dvc repro {stage}")
     describe = StyleDescriptor(weights, spec.stat_layers, spec.gram_layers, backbone=spec.backbone)
@@ -33,9 +33,10 @@ def main(params, argv):
         timing["seconds"] += t["seconds"]
     ips = round(timing["images"] / max(timing["seconds"], 1e-9), 2)
     out = save_features(paths.style_features_file(name), splits=splits, classes=classes, meta={
-        "feature_set": name, "patches": spec.patches, "dim": describe.dim,
-        "images_per_second": ips, "seconds": round(timing["seconds"], 1),
-        **spec.model_dump()})
+        "feature_set": name, "patches": spec.patches, "dim": describe.dim, **spec.model_dump()})
+    write_json(paths.style_features_report(name), {
+        "paintings": timing["images"], "seconds": round(timing["seconds"], 1),
+        "images_per_second": ips})
     return (f"{name}: {describe.dim} numbers x {spec.patches} patch(es) per painting, "
             f"{ips} paintings/s; wrote {out}")
 

@@ -10,10 +10,10 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.boosting import check_training_classes
     from artstyle.features import load_features
     from artstyle.heads import fit_head, save_head
     from artstyle.io import atomic_dir, write_json
+    from artstyle.labels import check_training_classes
 
     (name,) = argv
     spec = params.style_model(name)
@@ -31,12 +31,8 @@ def main(params, argv):
         write_json(tmp / "classes.json", feats.classes)
     n_train = len(y_train) // patches
     write_json(paths.train_report(name) / "metrics.json", {
-        "train_seconds": round(float(feats.meta.get("seconds", 0.0)) + info["fit_seconds"], 2),
-        "fit_seconds": info["fit_seconds"],
-        "feature_seconds": feats.meta.get("seconds"),
+        "fit_seconds": info["fit_seconds"], "feature_set": spec.features,
         "train_images": n_train, "patches": patches,
-        # paintings described per second (the cost of predicting a new painting)
-        "images_per_second": feats.meta.get("images_per_second"),
         "chosen_C": info["C"], "val_accuracy_by_C": info["val_accuracy_by_C"],
         "parameters": int(X_train.shape[1])})
     return (f"{name}: {spec.head} head, C={info['C']} chosen on validation "

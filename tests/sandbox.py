@@ -78,7 +78,7 @@ def copy_repo(dest: Path, *, params: Callable[[dict], dict] | None = None,
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, dest / rel)
     if params is not None:
-        update_params(dest, params)
+        sync_ensemble_stages(dest, update_params(dest, params))
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "sandbox copy")
@@ -91,6 +91,39 @@ def update_params(repo: Path, edit: Callable[[dict], dict]) -> dict:
     new = edit(yaml.safe_load(path.read_text(encoding="utf-8")))
     path.write_text(yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
     return new
+
+
+def ensemble_data_deps(params: dict, name: str) -> list[str]:
+    """The data an ``ensemble_<name>`` stage reads: the prepared splits, each member's
+    folder and the cached features its kind scores (style descriptors, embeddings)."""
+    deps = ["data/prepared"]
+    for m in params["ensembles"][name]["members"]:
+        if m in (params.get("style_models") or {}):
+            deps.append(f"data/features/style_{params['style_models'][m]['features']}.npz")
+        elif m.startswith("xgb_"):
+            deps.append(f"data/features/{m.removeprefix('xgb_')}.npz")
+    return deps + [f"models/{m}" for m in params["ensembles"][name]["members"]]
+
+
+def sync_ensemble_stages(repo: Path, params: dict) -> None:
+    """Rewrite ``repo/dvc.yaml``'s ``ensemble_<name>`` stages for ``params``' ensembles
+    (DVC cannot derive their deps from the member lists; the project's own dvc.yaml
+    spells them out, checked by tests/test_stage_deps.py)."""
+    path = repo / "dvc.yaml"
+    pipeline = yaml.safe_load(path.read_text(encoding="utf-8"))
+    stages = pipeline["stages"]
+    template = next(s for n, s in stages.items() if n.startswith("ensemble_"))
+    first = template["cmd"].split()[-1]
+    code = [d for d in template["deps"] if d.endswith(".py")]
+    for n in [n for n in stages if n.startswith("ensemble_")]:
+        del stages[n]
+    for name in params.get("ensembles") or {}:
+        text = yaml.safe_dump(template).replace(first, name)
+        stage = yaml.safe_load(text)
+        stage["deps"] = code + ensemble_data_deps(params, name)
+        stage["params"] = [f"ensembles.{name}"]
+        stages[f"ensemble_{name}"] = stage
+    path.write_text(yaml.safe_dump(pipeline, sort_keys=False), encoding="utf-8")
 
 
 def dvc_env() -> dict[str, str]:

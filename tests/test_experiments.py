@@ -17,7 +17,7 @@ with the project's DVC cache, so the sweep passing proves that every file a stag
 needs is tracked by Git or DVC, and that the worker inherits ``PATH`` (stage commands
 call ``python``).  The tests then check ``dvc exp show --json`` (both experiments with
 ``reports/eval/baseline_cnn/metrics.json:test.accuracy``), ``dvc metrics diff`` and
-``dvc plots diff`` between the two experiments, and ``make compare REV="<exp> <exp>"``.
+``dvc plots diff`` between the two experiments, and ``make plots-diff REV="<exp> <exp>"``.
 """
 
 from __future__ import annotations
@@ -165,12 +165,12 @@ def test_plots_diff_between_experiments(sweep, tmp_path):
     assert "baseline_cnn test confusion matrix" in html
 
 
-def test_make_compare_between_experiments(sweep):
+def test_make_plots_diff_between_experiments(sweep):
     repo, env, shown, _ = sweep
     by_units = units_to_name(shown)
     venv = Path(sys.prefix)
     # `-o` keeps make from (re)building the virtual environment inside the sandbox
-    proc = subprocess.run(["make", "-o", str(venv / ".installed"), "compare",
+    proc = subprocess.run(["make", "-o", str(venv / ".installed"), "plots-diff",
                            f"REV={by_units[8]} {by_units[16]}", f"VENV={venv}"], cwd=repo,
                           env={**dvc_env(), **env}, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -21,7 +21,6 @@ from artstyle.images import (
     IMAGENET_MEAN_RGB,
     REJECTION_REASONS,
     ImageRejected,
-    fit_within,
     is_hidden_or_system,
     load_rgb,
     load_rgb_array,
@@ -632,17 +631,6 @@ def test_sha256_file(tmp_path):
     b = fac.make_png_named_jpg(tmp_path / "b.jpg")
     assert sha256_file(str(a)) == hashlib.sha256(a.read_bytes()).hexdigest()
     assert sha256_file(a) != sha256_file(b)
-
-
-def test_fit_within():
-    img = Image.new("RGB", (300, 100), (1, 2, 3))
-    out = fit_within(img, 60)
-    assert out.size == (60, 20) and out.mode == "RGB"
-    assert np.asarray(out)[10, 30].tolist() == [1, 2, 3]
-    assert fit_within(img, 300) is img  # already fits: untouched, never upscaled
-    assert fit_within(Image.new("RGB", (1, 1000)), 10).size == (1, 10)
-    with pytest.raises(ValueError):
-        fit_within(img, 0)
 
 
 def test_resize_to_square_letterbox_keeps_whole_painting():

@@ -19,7 +19,8 @@ from artstyle.config import (
     parse_params,
 )
 from artstyle.patterns import collection, gradcam, palettes
-from artstyle.patterns.report import PatternsError, select_model, write_patterns
+from artstyle.members import neural
+from artstyle.patterns.report import write_patterns
 
 SIDE = 32
 RED = np.array([220, 30, 30], np.uint8)
@@ -156,17 +157,6 @@ def test_prototypes_neighbours_and_confused_pairs():
     assert pairs == [(0, 1, 2), (1, 2, 1)]
 
 
-def test_best_model_is_the_best_validated_neural_one(tmp_path):
-    for name, acc in (("a_cnn", 0.7), ("b_cnn", 0.9), ("xgb_b_cnn", 0.99)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "metrics.json").write_text(
-            json.dumps({"validation": {"accuracy": acc, "macro_f1": acc}}))
-    assert select_model("best", ["a_cnn", "b_cnn", "xgb_b_cnn"], tmp_path) == "b_cnn"
-    assert select_model("a_cnn", ["a_cnn"], tmp_path) == "a_cnn"
-    with pytest.raises(PatternsError, match="no evaluated neural model"):
-        select_model("best", ["c_cnn"], tmp_path)
-
-
 def test_params_schema_owns_the_patterns_defaults_and_checks_the_model():
     params = load_params()
     assert params.patterns == PatternsParams()
@@ -208,8 +198,8 @@ def test_write_patterns_writes_the_page_and_every_file_it_links(prepared):
     settings = PatternsParams(n_examples=2, n_thumbnails=6, n_queries=2, n_neighbours=2,
                               n_palette_colours=3, palette_pixels=2000, tsne_iterations=250)
     out = tmp_path / "reports" / "patterns"
-    m = write_patterns(out, "quadrant", model, classes, SIDE, tmp_path / "data" / "prepared",
-                       settings, notice="test notice")
+    clf = neural.wrap(model, "quadrant", classes, SIDE, SIDE)
+    m = write_patterns(out, clf, tmp_path / "data" / "prepared", settings, notice="test notice")
     assert m["layer"] == "block2_conv1" and m["paintings"] == 24
     assert set(m["colour"]) == set(classes)
     page = (out / "index.html").read_text()
@@ -236,7 +226,7 @@ def test_explain_writes_the_panel_and_prints_the_top_movements(prepared, monkeyp
     out, err = capsys.readouterr()
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "art movement by quadrant, top 2:"
+    assert lines[0] == "art movement by quadrant (neural), top 2:"
     assert lines[1].startswith("data/prepared/images/021.png: ") and lines[1].count("%") == 2
     assert "Grad-CAM on block2_conv1" in lines[2] and "wrote out/explained.png" in lines[2]
     assert Image.open(tmp_path / "out" / "explained.png").size[0] > 200

@@ -39,7 +39,8 @@ def test_full_pipeline_runs_every_stage(tiny_pipeline, pipeline_copy):
     assert {"download", "prepare", "pretrained", "train@baseline_cnn", "evaluate@vgg19_transfer",
             "train_grid@8-0.5", "boost@best_cnn", "compare", "stylize",
             "pretrained_efficientnet", "style_features@lite0_stats", "style_fit@style_lite0",
-            "evaluate_style@style_lite0", "evaluate_ensemble@style_ensemble"} <= stages
+            "evaluate_style@style_lite0", "evaluate_boost@best_cnn",
+            "ensemble_style_ensemble"} <= stages
     repo = pipeline_copy()
     table = (repo / "reports" / "models.md").read_text()
     assert "synthetic" in table

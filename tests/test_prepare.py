@@ -206,7 +206,7 @@ def _tree(raw, counts: dict[str, int], start=0):
 def test_numeric_class_names_stay_text_everywhere(tmp_path):
     import csv
 
-    from artstyle.boosting import encode_labels
+    from artstyle.labels import encode_labels
     from artstyle.data.dataset import load_manifest, load_split
     from artstyle.evaluation import classification_metrics
 

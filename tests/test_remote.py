@@ -124,7 +124,7 @@ def predict_test_split(repo: Path, input_size: int) -> tuple[np.ndarray, np.ndar
     """
     from artstyle.data.dataset import load_split
     from artstyle.models.zoo import load_model
-    from artstyle.predict import predict_proba
+    from artstyle.members.neural import predict_proba
 
     test, _ = load_split(repo / "data" / "prepared", "test")
     model = load_model(repo / MODEL_FILE)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sandbox import ensemble_data_deps, sync_ensemble_stages
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
@@ -127,3 +128,51 @@ def test_closure_follows_imports_inside_functions(tmp_path):
     assert {"stages/_common.py", "src/artstyle/evaluation.py", "src/artstyle/config.py",
             "src/artstyle/models/zoo.py"} <= closure
     assert "src/artstyle/nst/losses.py" not in closure
+
+
+def ensemble_deps_problems(dvc_yaml: dict, params: dict) -> list[str]:
+    """What the written-out ``ensemble_<name>`` stages get wrong against ``params.yaml``."""
+    problems = []
+    ensembles = params.get("ensembles") or {}
+    stages = {n: s for n, s in dvc_yaml["stages"].items() if n.startswith("ensemble_")}
+    for name in sorted(set(stages) - {f"ensemble_{e}" for e in ensembles}):
+        problems.append(f"{name}: no ensemble {name.removeprefix('ensemble_')} in params.yaml")
+    for name, spec in ensembles.items():
+        stage = stages.get(f"ensemble_{name}")
+        if stage is None:
+            problems.append(f"ensemble {name}: no stage ensemble_{name} in dvc.yaml")
+            continue
+        if stage["cmd"].split()[1:] != ["stages/evaluate_ensemble.py", name]:
+            problems.append(f"ensemble_{name}: cmd must be python stages/evaluate_ensemble.py {name}")
+        expected = set(ensemble_data_deps(params, name))
+        data = {d for d in stage["deps"] if isinstance(d, str) and not d.endswith(".py")}
+        if data != expected:
+            problems.append(f"ensemble_{name}: data deps {sorted(data)}, expected {sorted(expected)}")
+    return problems
+
+
+def test_each_ensemble_stage_depends_on_exactly_its_members(dvc_yaml):
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    assert ensemble_deps_problems(dvc_yaml, params) == []
+
+
+def test_an_ensemble_member_missing_from_its_stage_is_reported(dvc_yaml):
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["ensembles"]["style_ensemble"]["members"].append("style_patches")
+    params["ensembles"]["extra"] = {"members": ["best_cnn", "xgb_best_cnn"]}
+    problems = ensemble_deps_problems(dvc_yaml, params)
+    assert any("style_patches" in p and "ensemble_style_ensemble" in p for p in problems)
+    assert "ensemble extra: no stage ensemble_extra in dvc.yaml" in problems
+
+
+def test_the_sandbox_rewrites_ensemble_stages_for_its_params(tmp_path):
+    import shutil
+
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["ensembles"] = {"mixed": {"members": ["style_lite0", "best_cnn", "xgb_best_cnn"]}}
+    sync_ensemble_stages(tmp_path, params)
+    rewritten = yaml.safe_load((tmp_path / "dvc.yaml").read_text(encoding="utf-8"))
+    assert ensemble_deps_problems(rewritten, params) == []
+    assert dependency_problems(rewritten) == {}
+    assert rewritten["stages"]["ensemble_mixed"]["outs"][0] == "models/mixed"

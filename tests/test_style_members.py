@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from artstyle.config import ParamsError, StyleModelSpec, parse_params
-from artstyle.ensemble import fit_stack, mean_proba, stack_proba
+from artstyle.members.ensemble import fit_stack, mean_proba, stack_proba
 from artstyle.heads import fit_head, head_proba
 from artstyle.models.style_features import (
     StyleDescriptor,
@@ -16,7 +16,7 @@ from artstyle.models.style_features import (
     mean_std,
     signed_sqrt,
 )
-from artstyle.patches import patch_images, predict_patches, vote
+from artstyle.patches import patch_images, vote
 
 
 def test_gram_upper_of_a_hand_made_tensor():
@@ -61,6 +61,10 @@ def _quadrant_model(batch: np.ndarray) -> np.ndarray:
     """Class 0 when the patch's top-left pixel is bright, else class 1."""
     bright = batch[:, 0, 0, 0] > 127
     return np.stack([bright, ~bright], axis=1).astype(np.float32)
+
+
+def predict_patches(predict, images, patches, fraction):
+    return vote(predict(patch_images(images, patches, fraction)), patches)
 
 
 def test_patch_voting_depends_on_where_the_patches_are():

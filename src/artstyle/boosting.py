@@ -10,9 +10,6 @@ a CUDA machine:
 * :func:`normalise_tree_method` maps the legacy ``tree_method="gpu_hist"`` (rejected
   by XGBoost >= 3.0) to the XGBoost 2.0+ spelling ``tree_method="hist"`` plus the
   ``device`` parameter;
-* :func:`encode_labels` / :func:`check_training_classes` map class names to the
-  pipeline's one fixed class order (no re-sorting, unlike scikit-learn's
-  ``LabelEncoder``) and refuse a training split that lacks a class;
 * :func:`fit_booster` trains with early stopping on the validation split and
   records the device that actually ran (read back from the booster configuration,
   since XGBoost silently falls back to the CPU when ``device="cuda"`` finds no GPU);
@@ -42,6 +39,7 @@ import xgboost as xgb
 
 from artstyle.config import BoosterParams
 from artstyle.io import atomic_path
+from artstyle.labels import check_training_classes, encode_labels
 
 logger = logging.getLogger(__name__)
 
@@ -224,103 +222,6 @@ def normalise_tree_method(tree_method: str, device: str) -> tuple[str, str]:
                        "training on the CPU instead of %s", dev)
         return "exact", "cpu"
     return tm, dev
-
-
-# --------------------------------------------------------------------------- labels
-
-
-def encode_labels(labels: Sequence[Any] | np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """Encode labels as indices into the pipeline's fixed class list.
-
-    Unlike :class:`sklearn.preprocessing.LabelEncoder`, the order is the given
-    `classes` order (the one the CNNs' softmax columns use), never re-sorted, and
-    classes absent from `labels` keep their index.
-
-    Parameters
-    ----------
-    labels : sequence or ndarray, shape (n,)
-        Class names (str), or integer class indices which are only range-checked.
-    classes : sequence of str, length k
-        The fixed class list; names must be unique.
-
-    Returns
-    -------
-    ndarray of int64, shape (n,)
-        Index of each label in `classes`.
-
-    Raises
-    ------
-    ValueError
-        If `classes` is empty or has duplicates, `labels` is not 1-D, a name is not in
-        `classes` (the message names the unknown labels), or an integer label lies
-        outside ``[0, k)``.
-    """
-    classes = [str(c) for c in classes]
-    if not classes:
-        raise ValueError("classes is empty")
-    if len(set(classes)) != len(classes):
-        dupes = sorted({c for c in classes if classes.count(c) > 1})
-        raise ValueError(f"classes has duplicate names: {dupes}")
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
-    k = len(classes)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind in "iu":
-        bad = np.unique(arr[(arr < 0) | (arr >= k)])
-        if bad.size:
-            raise ValueError(f"integer labels {bad.tolist()[:10]} are outside [0, {k}) "
-                             f"for the {k} classes")
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "b" or arr.dtype.kind == "f":
-        raise ValueError(f"labels must be class names or integer indices, got dtype {arr.dtype}")
-    index = {c: i for i, c in enumerate(classes)}
-    names = arr.astype(str)
-    unknown = sorted(set(names.tolist()) - index.keys())
-    if unknown:
-        raise ValueError(f"{len(unknown)} unknown label(s) not in the class list: "
-                         f"{unknown[:10]}; known classes: {classes}")
-    return np.fromiter((index[n] for n in names), dtype=np.int64, count=names.size)
-
-
-def check_training_classes(y_train: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """Check that every class has at least one training example.
-
-    XGBoost's scikit-learn wrapper infers the number of classes from the labels it
-    sees and requires them to be exactly ``0 .. k-1``; a class missing from the
-    training split would silently shrink (or refuse) the probability matrix.
-    Validation and test splits may lack classes.
-
-    Parameters
-    ----------
-    y_train : ndarray of int, shape (n,)
-        Encoded training labels (see :func:`encode_labels`).
-    classes : sequence of str, length k
-        The fixed class list, used for the counts' length and the error message.
-
-    Returns
-    -------
-    ndarray of int64, shape (k,)
-        Number of training examples per class.
-
-    Raises
-    ------
-    ValueError
-        If a class has no training example (the message names it and its index),
-        or `y_train` holds an index outside ``[0, k)``.
-    """
-    classes = [str(c) for c in classes]
-    y = encode_labels(np.asarray(y_train), classes)
-    counts = np.bincount(y, minlength=len(classes)).astype(np.int64)
-    missing = [f"{classes[i]!r} (index {i})" for i in np.flatnonzero(counts == 0)]
-    if missing:
-        raise ValueError(
-            f"no training examples for class(es) {', '.join(missing)}: XGBoost "
-            "multi-class training needs every class of the class list in the training "
-            "split. Add images of that class or drop it from the class list."
-        )
-    return counts
 
 
 # --------------------------------------------------------------------------- fitting

@@ -28,9 +28,12 @@ import sys
 from pathlib import Path
 
 from artstyle.config import INITS, RENAMED_KEYS, ServeParams
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, InvalidInput
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: Images per network call of ``artstyle classify``.
+CLASSIFY_BATCH = 32
 
 
 def _positive_int(text: str) -> int:
@@ -112,8 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("classify", help="print the most likely art movements of each image")
     c.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files and folders (searched recursively)")
-    c.add_argument("--model", default="vgg19_transfer",
-                   help="model name under models/ or a .keras path (default vgg19_transfer)")
+    c.add_argument("--model", default="best",
+                   help="a trained member under models/ (any kind: neural, style head, "
+                        "XGBoost, ensemble), a .keras path, or best (default): the member "
+                        "with the best validation accuracy in reports/eval")
     c.add_argument("--top", type=_positive_int, default=3, help="movements per image")
     c.add_argument("--csv", action="store_true",
                    help="print a CSV table (image, movement1, probability1, ...)")
@@ -122,8 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "(Grad-CAM) and its nearest training paintings")
     e.add_argument("image", metavar="IMAGE", help="an image file")
     e.add_argument("--model", default="best",
-                   help="model name under models/ or a .keras path; best (default) = the "
-                        "neural model with the best validation accuracy in reports/eval")
+                   help="a trained member under models/ (any kind) or a .keras path; best "
+                        "(default) = the member with the best validation accuracy in "
+                        "reports/eval. Grad-CAM needs a neural model or a style head")
     e.add_argument("-o", "--output", default=None,
                    help="the PNG to write (default <IMAGE stem>_explained.png here)")
     e.add_argument("--top", type=_positive_int, default=3, help="movements to print")
@@ -142,78 +148,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_classifier(model: str = "vgg19_transfer"):
-    """A trained zoo model with what it needs to classify a painting.
-
-    Parameters
-    ----------
-    model : str
-        A zoo model name (``models/<name>/model.keras``) or a path to a ``.keras`` file
-        whose folder holds ``classes.json`` and ``spec.json``.
-
-    Returns
-    -------
-    (keras.Model, list of str, int, int)
-        The model, its art movements in output order, its input side and the side of
-        the prepared squares the training images were stored at (px).
-
-    Raises
-    ------
-    artstyle.stylize.MissingModel
-        The model has not been trained (the message names the stage to run).
-    """
-    from artstyle import paths
-    from artstyle.io import read_json
-    from artstyle.models.zoo import load_model
-    from artstyle.stylize import missing_model
-
-    path = Path(model) if model.endswith(".keras") else paths.keras_model_file(model)
-    if not (path.is_file() and (path.parent / "classes.json").is_file()
-            and (path.parent / "spec.json").is_file()):
-        raise missing_model(model)
-    classes = [str(c) for c in read_json(path.parent / "classes.json")]
-    spec = read_json(path.parent / "spec.json")
-    dataset = paths.PREPARED / paths.DATASET_NAME
-    prepared = read_json(dataset) if dataset.exists() else {}
-    side = int(prepared.get("image_size", spec["input_size"]))
-    return load_model(path), classes, int(spec["input_size"]), side
-
-
-def classify(image: str, model: str = "vgg19_transfer", top: int = 3) -> list[tuple[str, float]]:
-    """Top-``top`` art movements of one image with their probabilities.
-
-    Parameters
-    ----------
-    image : str
-        Any image file the safe loader accepts.
-    model : str
-        See :func:`load_classifier`.
-    top : int
-        How many movements to return.
-
-    Returns
-    -------
-    list of (str, float)
-        Movements sorted by decreasing probability.
-    """
-    return _top_movements(load_classifier(model), image, top)
-
-
-def _top_movements(classifier, image: str, top: int) -> list[tuple[str, float]]:
-    import numpy as np
-    from PIL import Image
-
-    from artstyle.images import load_rgb_array, resize_to_square
-    from artstyle.predict import predict_proba
-
-    keras_model, classes, input_size, side = classifier
-    # The same preparation as the training images: letterboxed square, then the model size.
-    square = resize_to_square(Image.fromarray(load_rgb_array(image)), side)
-    proba = predict_proba(keras_model, np.asarray(square)[None], input_size)[0]
-    order = np.argsort(proba)[::-1][:top]
-    return [(classes[i], float(proba[i])) for i in order]
-
-
 def image_files(inputs: list[str]) -> list[Path]:
     """The files to classify: named files as given, folders searched recursively.
 
@@ -223,7 +157,7 @@ def image_files(inputs: list[str]) -> list[Path]:
 
     Raises
     ------
-    FileNotFoundError
+    ArtstyleError
         An input does not exist.
     """
     from artstyle.images import IMAGE_SUFFIXES, is_hidden_or_system
@@ -239,42 +173,68 @@ def image_files(inputs: list[str]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise FileNotFoundError(f"{item} not found")
+            raise ArtstyleError(f"{item} not found")
     return found
 
 
 def _classify(args: argparse.Namespace) -> int:
     import csv
 
+    import numpy as np
+    from tqdm.auto import tqdm
+
     from artstyle import paths
+    from artstyle.classifier import load_classifier
     from artstyle.data.dataset import dataset_notice
-    from artstyle.images import ImageRejected
+    from artstyle.images import ImageRejected, load_rgb_array
 
     files = image_files(args.images)
     if not files:
-        raise FileNotFoundError(f"no image files in {' '.join(args.images)}")
+        raise ArtstyleError(f"no image files in {' '.join(args.images)}")
     classifier = load_classifier(args.model)
-    top = min(args.top, len(classifier[1]))     # a model knows so many movements
+    top = min(args.top, len(classifier.classes))     # a model knows so many movements
     writer = None
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["image"] + [f"{k}{i}" for i in range(1, top + 1)
                                      for k in ("movement", "probability")])
     else:
-        print(f"art movement by {args.model}, top {top}:")
+        print(f"art movement by {classifier.name} ({classifier.kind}), top {top}:")
     failed = 0
-    for path in files:
-        try:
-            top_movements = _top_movements(classifier, str(path), top)
-        except ImageRejected as err:
-            failed += 1
-            print(f"artstyle: {path}: skipped, {err.reason}: {err.message}", file=sys.stderr)
-            continue
-        if writer:
-            writer.writerow([str(path)] + [v for m, p in top_movements
-                                           for v in (m, f"{p:.4f}")])
-        else:
-            print(f"{path}: " + ", ".join(f"{m} {p:.1%}" for m, p in top_movements))
+    batch: list[tuple[Path, object]] = []    # (file, its prepared square)
+
+    def flush() -> None:
+        if not batch:
+            return
+        proba = classifier.proba_squares(np.stack([square for _, square in batch]))
+        for (path, _), p in zip(batch, proba):
+            order = p.argsort()[::-1][:top]
+            if writer:
+                writer.writerow([str(path)] + [v for i in order
+                                               for v in (classifier.classes[i], f"{p[i]:.4f}")])
+            else:
+                print(f"{path}: " + ", ".join(f"{classifier.classes[i]} {p[i]:.1%}"
+                                              for i in order))
+        sys.stdout.flush()
+        batch.clear()
+
+    # One network call per batch of images; progress on stderr (shown when it is a terminal).
+    with tqdm(total=len(files), desc="classify", unit="image", file=sys.stderr,
+              disable=len(files) < 2 or None) as bar:
+        for path in files:
+            try:
+                batch.append((path, classifier.prepare(load_rgb_array(str(path)))))
+            except ImageRejected as err:
+                failed += 1
+                bar.write(f"artstyle: {path}: skipped, {err.reason}: {err.message}",
+                          file=sys.stderr)
+            if len(batch) == CLASSIFY_BATCH:
+                n = len(batch)
+                flush()
+                bar.update(n)
+        n = len(batch)
+        flush()
+        bar.update(n)
     notice = dataset_notice(paths.PREPARED)
     if notice and not args.csv:
         print(f"note: the model was trained on the prepared dataset, which says: {notice}")
@@ -290,7 +250,7 @@ def check_writable_image_path(path: str) -> None:
 
     Raises
     ------
-    ValueError
+    InvalidInput
         The suffix is not an image format Pillow writes, or the parent is not a folder.
     """
     from PIL import Image
@@ -299,11 +259,11 @@ def check_writable_image_path(path: str) -> None:
     suffix = target.suffix.lower()
     writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
     if suffix not in writable:
-        raise ValueError(f"{path}: give an image file name ending in .png or .jpg "
+        raise InvalidInput(f"{path}: give an image file name ending in .png or .jpg "
                          f"(got {suffix or 'no suffix'})")
     parent = next((p for p in [target.parent, *target.parent.parents] if p.exists()), Path("."))
     if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"{path}: {parent} is not a writable folder")
+        raise InvalidInput(f"{path}: {parent} is not a writable folder")
 
 
 def _stylize(args: argparse.Namespace) -> int:
@@ -342,49 +302,51 @@ def _explain(args: argparse.Namespace) -> int:
     output = args.output or f"{Path(args.image).stem}_explained.png"
     check_writable_image_path(output)
     if not Path(args.image).exists():
-        raise FileNotFoundError(f"{args.image} not found")
+        raise ArtstyleError(f"{args.image} not found")
     load_rgb_array(args.image)  # a file that is no image fails here, before TensorFlow loads
 
     from artstyle import paths
+    from artstyle.classifier import load_classifier
     from artstyle.config import PatternsParams
     from artstyle.data.dataset import dataset_notice
     from artstyle.patterns.explain import explain_image
-    from artstyle.patterns.report import select_model
 
-    name = select_model(args.model) if not args.model.endswith(".keras") else args.model
+    classifier = load_classifier(args.model)
     notice = dataset_notice(paths.PREPARED)
-    result = explain_image(args.image, load_classifier(name), output, top=args.top,
-                           n_neighbours=PatternsParams().n_neighbours, name=Path(name).stem
-                           if name.endswith(".keras") else name, notice=notice)
-    print(f"art movement by {name}, top {args.top}:")
+    name = Path(classifier.name).stem if classifier.name.endswith(".keras") else classifier.name
+    result = explain_image(args.image, classifier, output, top=args.top,
+                           n_neighbours=PatternsParams().n_neighbours, name=name, notice=notice)
+    print(f"art movement by {name} ({classifier.kind}), top {args.top}:")
     print(f"{args.image}: " + ", ".join(f"{m} {p:.1%}" for m, p in result["top"]))
     near = ", ".join(f"{m} ({d:.2f})" for m, d in result["neighbours"])
     near = near or "none (no data/prepared)"
-    print(f"Grad-CAM on {result['layer']}; nearest training paintings: {near}; wrote {output}")
+    where = (f"Grad-CAM on {result['layer']}" if result["layer"]
+             else f"no Grad-CAM ({result['no_heat_map']})")
+    print(f"{where}; nearest training paintings: {near}; wrote {output}")
     if notice:
         print(f"note: the model was trained on the prepared dataset, which says: {notice}")
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from artstyle import paths
+    from artstyle.classifier import folder_kind, load_classifier
     from artstyle.nst.optimise import repeatable_threads
     from artstyle.serve import run_server
-    from artstyle.stylize import missing_model
 
     repeatable_threads()
 
     try:
         params = ServeParams(host=args.host, port=args.port, model=args.model)
-    except ValueError as err:  # pydantic's ValidationError, worded as the other options
-        errors = getattr(err, "errors", list)()
-        raise ValueError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in errors)
-                         or str(err)) from None
+    except ValidationError as err:  # worded as the other options
+        raise ArtstyleError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in err.errors())
+                            or str(err)) from None
     # A model the user names must be there; with `best` the page says what is missing.
-    named = Path(args.model) if args.model.endswith(".keras") else (
-        paths.keras_model_file(args.model) if args.model != "best" else None)
-    if named is not None and not named.is_file():
-        raise missing_model(args.model)
+    if args.model != "best" and (args.model.endswith(".keras")
+                                 or folder_kind(paths.model_dir(args.model)) is None):
+        load_classifier(args.model)     # raises MissingModel, naming the stage to run
     run_server(params)
     return 0
 
@@ -421,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         return _stylize(args)
-    except (ArtstyleError, FileNotFoundError, ValueError, OSError) as err:
+    except ArtstyleError as err:      # expected failures: one line; bugs keep their traceback
         print(f"artstyle: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -32,7 +32,8 @@ def write_comparison(names: list[str], *, notice: str = "") -> pd.DataFrame:
     pandas.DataFrame
         The table (see :func:`artstyle.evaluation.comparison_table`).
     """
-    table = comparison_table(names, paths.EVAL_REPORTS, paths.TRAIN_REPORTS)
+    table = comparison_table(names, paths.EVAL_REPORTS, paths.TRAIN_REPORTS,
+                             paths.style_features_report("x").parent)
     curves = validation_curves(names, paths.TRAIN_REPORTS)
     paths.COMPARE.mkdir(parents=True, exist_ok=True)
     with atomic_file(paths.COMPARE / "val_accuracy.csv", "w", newline="") as fh:

@@ -279,7 +279,7 @@ class StyleModelSpec(_Strict):
 
 
 class EnsembleSpec(_Strict):
-    """An ensemble of zoo members (:mod:`artstyle.ensemble`).
+    """An ensemble of zoo members of any other kind (:mod:`artstyle.members.ensemble`).
 
     ``mean`` averages the members' class probabilities; ``stack`` fits a multinomial
     logistic regression (inverse strength ``C``) on the members' validation
@@ -404,7 +404,7 @@ class StylizeParams(TransferParams):
     styles: list[str] | Literal["per_class"] = "per_class"
     backbones: list[Literal["vgg19", "own"]] = ["vgg19", "own"]
     own_model: str = "best_cnn"
-    judge: str = "vgg19_transfer"
+    judge: str = "best"
     vgg19: BackboneParams = BackboneParams()
     own: BackboneParams = OWN_CNN_BACKBONE
     # Extra outputs of the first backbone, per content, judged beside the plain ones:
@@ -461,8 +461,8 @@ class ServeParams(_Strict):
     # Loopback only: anyone who can reach the port can use the CPU and upload files.
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 7860
-    # The classifier of the Classify tab and the judge of re-painted photos: a neural
-    # model of the zoo, or best (the best validated one, as ``artstyle explain``).
+    # The classifier of the Classify tab and the judge of re-painted photos: a trained
+    # member of any kind, or best (the best validated one, as ``artstyle classify``).
     model: str = "best"
     # Uploads above this are refused by the server before they are stored (MB).
     max_upload_mb: Annotated[int, Field(ge=1, le=1024)] = 25
@@ -512,7 +512,7 @@ class Params(_Strict):
                                  f"'{spec.features}' (keys of style_features)")
             if name in neural:
                 raise ValueError(f"style_models.{name} has the name of a neural model")
-        members = neural | set(self.style_models)
+        members = neural | set(self.style_models) | {f"xgb_{s}" for s in self.boost.sources}
         for name, spec in self.ensembles.items():
             if name in members:
                 raise ValueError(f"ensembles.{name} has the name of another model")
@@ -532,8 +532,9 @@ class Params(_Strict):
         for src in self.boost.sources:
             if src not in names:
                 raise ValueError(f"boost.sources names unknown model '{src}'")
-        if self.stylize.judge not in names:
-            raise ValueError(f"stylize.judge names unknown neural model '{self.stylize.judge}'")
+        if self.stylize.judge != "best" and self.stylize.judge not in (names | set(self.style_models)):
+            raise ValueError(f"stylize.judge names '{self.stylize.judge}', not a neural or style "
+                             "model (or write best)")
         if self.patterns.model != "best" and self.patterns.model not in names:
             raise ValueError(f"patterns.model names unknown neural model "
                              f"'{self.patterns.model}' (or write best)")

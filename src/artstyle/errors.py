@@ -10,3 +10,11 @@ traceback, and exit with status 2; anything else is a bug and keeps its tracebac
 
 class ArtstyleError(Exception):
     """Base of the expected failures; its message says what is wrong and what to do."""
+
+
+class InvalidInput(ArtstyleError, ValueError):
+    """A file, option or value the user gave cannot be used (the message says why)."""
+
+
+class MissingInput(ArtstyleError, FileNotFoundError):
+    """A file the user named does not exist (the message names it)."""

@@ -142,17 +142,24 @@ def write_evaluation(out_dir: str | Path, name: str, classes: list[str],
     return metrics
 
 
-def comparison_table(names: list[str], eval_dir: str | Path, train_dir: str | Path) -> pd.DataFrame:
+def comparison_table(names: list[str], eval_dir: str | Path, train_dir: str | Path,
+                     features_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per model: test accuracy, macro-F1, parameters, epochs, timing.
 
     Reads ``<eval_dir>/<name>/metrics.json`` and ``<train_dir>/<name>/metrics.json``
-    (dvclive summary, or the ``boost`` stage's metrics for ``xgb_*`` models); a missing
-    file leaves its cells empty.
+    (dvclive summary, or the ``boost`` / ``style_fit`` stage's metrics); a missing file
+    leaves its cells empty. A style member's training seconds add the time its
+    descriptors took (``<features_dir>/style_<set>.json``), and its images per second
+    are the paintings described per second (the cost of classifying a new painting).
     """
     rows = []
     for name in names:
         ev = _maybe_json(Path(eval_dir) / name / "metrics.json")
         tr = _maybe_json(Path(train_dir) / name / "metrics.json")
+        if "feature_set" in tr and features_dir is not None:
+            ft = _maybe_json(Path(features_dir) / f"style_{tr['feature_set']}.json")
+            tr = {**tr, "images_per_second": ft.get("images_per_second"),
+                  "train_seconds": round(tr.get("fit_seconds", 0.0) + ft.get("seconds", 0.0), 2)}
         test = ev.get("test", {})
         val = ev.get("validation", {})
         rows.append({
@@ -207,3 +214,4 @@ def plot_validation_curves(curves: pd.DataFrame, path: str | Path, notice: str =
     ax.legend(fontsize=8, ncol=2)
     set_title(ax, "Validation accuracy per epoch", notice)
     save_figure(fig, path)
+

@@ -313,7 +313,7 @@ def save_features(
         On a bad split name, shape or length mismatch, differing d, unknown
         labels, duplicate ids within a split or ids shared between splits.
     """
-    from artstyle.boosting import encode_labels  # keeps one label-encoding rule
+    from artstyle.labels import encode_labels
 
     if not splits:
         raise ValueError("splits is empty")

@@ -49,7 +49,7 @@ stable code (:data:`REJECTION_REASONS`) that callers count, e.g.::
         logger.warning("skipping %s: %s", path, err)
 
 The module also holds the resize helpers used to store prepared images
-(:func:`resize_to_square`, :func:`fit_within`) for duplicate
+(:func:`resize_to_square`) for duplicate
 detection and :func:`is_hidden_or_system` for skipping OS clutter while scanning a
 dataset tree.
 """
@@ -78,7 +78,7 @@ from PIL import (
     UnidentifiedImageError,
 )
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, MissingInput
 from artstyle.imagenet import IMAGENET_MEAN_RGB
 from artstyle.io import atomic_path
 
@@ -95,7 +95,6 @@ __all__ = [
     "SKLEARN_PREFIX",
     "ImageRejected",
     "as_rgb_uint8",
-    "fit_within",
     "is_hidden_or_system",
     "load_image_source",
     "load_rgb",
@@ -899,42 +898,6 @@ def _check_rgb_like(img: Image.Image, name: str) -> None:
         raise TypeError(f"{name} expects a PIL.Image.Image, got {type(img).__name__}")
 
 
-def fit_within(img: Image.Image, max_side: int) -> Image.Image:
-    """Uniformly downscale so the longest side is at most ``max_side`` (aspect kept).
-
-    Parameters
-    ----------
-    img : PIL.Image.Image
-        Any mode (normally the RGB output of :func:`load_rgb`).
-    max_side : int
-        Largest allowed width or height in pixels (> 0).
-
-    Returns
-    -------
-    PIL.Image.Image
-        ``img`` itself when it already fits (never upscaled), else a new image whose
-        longest side equals ``max_side`` and whose other side is
-        ``max(1, round(short * max_side / long))``; Lanczos resampling with
-        ``reducing_gap=3.0``.
-
-    Raises
-    ------
-    ValueError
-        If ``max_side`` < 1.
-    """
-    _check_rgb_like(img, "fit_within")
-    if int(max_side) < 1:
-        raise ValueError(f"max_side must be >= 1, got {max_side!r}")
-    w, h = img.size
-    longest = max(w, h)
-    if longest <= max_side:
-        return img
-    ratio = max_side / longest
-    size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
-    size = (min(size[0], max_side), min(size[1], max_side))
-    return img.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
-
-
 def resize_to_square(
     img: Image.Image,
     side: int,
@@ -1127,5 +1090,5 @@ def load_image_source(source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
 
         return np.ascontiguousarray(load_sample_image(source[len(SKLEARN_PREFIX):]))
     if not Path(source).exists():
-        raise FileNotFoundError(f"image {source} not found")
+        raise MissingInput(f"image {source} not found")
     return load_rgb_array(source, max_pixels=max_pixels)

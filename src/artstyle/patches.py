@@ -10,8 +10,6 @@ Access 7. Rows are painting-major: ``patches`` consecutive rows per painting.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 #: Patch layouts: number of patches per painting -> (crops, mirrored).
@@ -75,21 +73,3 @@ def vote(proba: np.ndarray, patches: int) -> np.ndarray:
         raise ValueError(f"{len(p)} rows are not a whole number of {patches} patches")
     return p.reshape(len(p) // patches, patches, p.shape[1]).mean(axis=1).astype(np.float32)
 
-
-def predict_patches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
-                    patches: int, fraction: float) -> np.ndarray:
-    """Class probabilities of paintings by averaging those of their patches.
-
-    Parameters
-    ----------
-    predict : callable
-        Maps a batch ``(m, s, s, 3)`` float32 in [0, 255] to probabilities ``(m, k)``.
-    images : ndarray of shape (n, S, S, 3)
-    patches, fraction
-        See :func:`patch_images`.
-
-    Returns
-    -------
-    ndarray of shape (n, k), float32
-    """
-    return vote(predict(patch_images(images, patches, fraction)), patches)

@@ -26,6 +26,9 @@ VGG19_WEIGHTS = PRETRAINED / "vgg19_notop.weights.h5"
 PRETRAINED_EFFICIENTNET = MODELS / "pretrained_efficientnet"
 #: ``artstyle.models.efficientnet_lite.WEIGHTS_FILENAME`` in that folder.
 EFFICIENTNET_WEIGHTS = PRETRAINED_EFFICIENTNET / "efficientnet_lite0.weights.h5"
+#: ImageNet weights of each frozen backbone, with the stage that writes them.
+BACKBONE_WEIGHTS = {"vgg19": (VGG19_WEIGHTS, "pretrained"),
+                    "efficientnet_lite0": (EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data"
@@ -73,6 +76,12 @@ def features_file(source: str) -> Path:
 def style_features_file(feature_set: str) -> Path:
     """``data/features/style_<set>.npz``: the cached style descriptors of one feature set."""
     return FEATURES / f"style_{feature_set}.npz"
+
+
+def style_features_report(feature_set: str) -> Path:
+    """``reports/features/style_<set>.json``: how long describing the paintings took (a
+    metrics file: timings stay out of the cached descriptors, whose hash they would change)."""
+    return REPORTS / "features" / f"style_{feature_set}.json"
 
 
 def head_file(name: str) -> Path:

@@ -248,8 +248,9 @@ class Pipeline:
     params : ServeParams
     model : str
         The classifier's name ("" when none could be loaded).
-    classifier : tuple or None
-        ``artstyle.cli.load_classifier``'s (model, classes, input side, prepared side).
+    classifier : artstyle.classifier.TrainedClassifier or None
+        :func:`artstyle.classifier.load_classifier`'s member (any kind: ``--model``,
+        default the best validated one).
     missing : list of str
         What is missing, each with the command that builds it.
     notice : str
@@ -258,12 +259,12 @@ class Pipeline:
         The ``stylize`` group of ``params.yaml`` (defaults without it): optimiser, layers
         and loss weights of each backbone.
     backbones : list of str
-        ``vgg19`` and ``own:<model>`` for every trained neural model.
+        ``vgg19`` and ``own:<model>`` for every trained neural member.
     """
 
     params: ServeParams
     model: str = ""
-    classifier: tuple | None = None
+    classifier: object | None = None
     missing: list[str] = field(default_factory=list)
     notice: str = ""
     stylize: StylizeParams = field(default_factory=StylizeParams)
@@ -282,8 +283,9 @@ class Pipeline:
         p = cls(params)
         if paths.PARAMS.exists():
             p.stylize = load_params(paths.PARAMS).stylize
-        trained = sorted(f.parent.name for f in paths.MODELS.glob("*/model.keras"))
-        p.backbones = ["vgg19"] + [f"own:{m}" for m in trained]
+        from artstyle.classifier import trained_members
+
+        p.backbones = ["vgg19"] + [f"own:{m}" for m in trained_members(("neural",))]
         if not paths.VGG19_WEIGHTS.exists():
             p.missing.append("the VGG19 weights for re-painting: run `dvc repro pretrained`")
         if not (paths.PREPARED / paths.MANIFEST_NAME).exists():
@@ -291,13 +293,13 @@ class Pipeline:
                              "`dvc repro prepare`")
         p.notice = dataset_notice(paths.PREPARED)
         try:
-            from artstyle.cli import load_classifier
+            from artstyle.classifier import load_classifier
             from artstyle.patterns import gradcam
-            from artstyle.patterns.report import select_model
 
-            p.model = select_model(params.model, candidates=trained or None)
-            p.classifier = load_classifier(p.model)
-            p._gm = gradcam.gradcam_model(p.classifier[0])
+            p.classifier = load_classifier(params.model)
+            p.model = p.classifier.name
+            if p.classifier.keras_model is not None:  # Grad-CAM needs a network
+                p._gm = gradcam.gradcam_model(p.classifier.keras_model)
         except (ArtstyleError, FileNotFoundError) as err:
             p.model, p.classifier = "", None
             p.missing.append(f"a trained classifier ({err}): run `dvc repro`")
@@ -311,7 +313,12 @@ class Pipeline:
     @property
     def classes(self) -> list[str]:
         """The movements the classifier knows (empty without one)."""
-        return list(self.classifier[1]) if self.classifier else []
+        return list(self.classifier.classes) if self.classifier else []
+
+    @property
+    def heat_maps(self) -> bool:
+        """Whether the classifier has a feature map for Grad-CAM (a neural member)."""
+        return self._gm is not None
 
     def look(self, rgb: np.ndarray, top: int = 3):
         """:func:`artstyle.patterns.explain.look` with the page's classifier."""
@@ -321,7 +328,8 @@ class Pipeline:
 
     def judge(self, rgb: np.ndarray) -> str:
         """The movement the classifier sees in an image (as the ``stylize`` stage judges)."""
-        return self.look(rgb, top=1).top[0][0]
+        clf = self.classifier
+        return clf.classes[int(clf.proba([rgb])[0].argmax())]
 
     def extractor(self, backbone: str):
         """The feature extractor of a backbone, built once (Keras is not thread-safe).
@@ -347,7 +355,9 @@ class Pipeline:
         -------
         dict of str to str
             Movement -> image file: the original under ``data/raw`` when it is there,
-            else the prepared square. Empty without a classifier or prepared data.
+            else the prepared square. Empty without a classifier or prepared data. With a
+            classifier that has no network embedding (not neural), each movement's first
+            training painting.
         """
         with self._lock:
             if self._prototypes is None:
@@ -361,15 +371,21 @@ class Pipeline:
         from artstyle.patterns import collection
         from artstyle.patterns.report import embed
 
-        model, _, input_size, _ = self.classifier
         train, classes = load_split(paths.PREPARED, "train")
         manifest, _ = load_manifest(paths.PREPARED)
         rows = manifest[manifest["split"] == "train"].reset_index(drop=True)
-        emb = embed(self._gm, model, resize_batch(train.images, input_size))
+        if self._gm is None:
+            chosen = {c: int(np.flatnonzero(train.labels == c)[0])
+                      for c in np.unique(train.labels)}
+        else:
+            model, input_size = self.classifier.keras_model, self.classifier.input_size
+            emb = embed(self._gm, model, resize_batch(train.images, input_size))
+            chosen = {c: int(closest[0]) for c, (closest, _, _) in
+                      collection.prototypes_and_outliers(emb, train.labels, len(classes),
+                                                         1).items()}
         found = {}
-        for c, (closest, _, _) in collection.prototypes_and_outliers(
-                emb, train.labels, len(classes), 1).items():
-            row = rows.loc[int(closest[0])]
+        for c, i in chosen.items():
+            row = rows.loc[i]
             raw = paths.RAW / str(row.get("source_path", ""))
             found[classes[c]] = str(raw if raw.is_file() else paths.PREPARED / row["path"])
         return found
@@ -421,14 +437,17 @@ def classify_image(pipeline: Pipeline, rgb: np.ndarray):
 
     Returns
     -------
-    (dict of str to float, ndarray (h, w, 3) uint8, str)
-        For ``gr.Label``, the heat map (:func:`heat_over_painting`) and the page.
+    (dict of str to float, ndarray (h, w, 3) uint8 or None, str)
+        For ``gr.Label``, the heat map (:func:`heat_over_painting`; None when the
+        classifier is not a network) and the page.
     """
     seen = pipeline.look(rgb)
     (best, p), = seen.top[:1]
-    text = (f"Most likely **{best}** ({p:.0%}), by the model `{pipeline.model}`. The heat map "
-            f"shows where it looks for {best} (Grad-CAM on `{seen.layer}`, computed at the "
-            "model's input size and laid over the whole painting).")
+    text = f"Most likely **{best}** ({p:.0%}), by the model `{pipeline.model}`."
+    if not pipeline.heat_maps:
+        return {m: q for m, q in seen.top}, None, text
+    text += (f" The heat map shows where it looks for {best} (Grad-CAM on `{seen.layer}`, "
+             "computed at the model's input size and laid over the whole painting).")
     return {m: q for m, q in seen.top}, heat_over_painting(rgb, seen.heat), text
 
 
@@ -880,7 +899,7 @@ def build_page(pipeline: Pipeline, workdir: Path, repainter: Repainter | None = 
         else:
             path = gr.skip()
         top, heat, text = classify_image(pipeline, rgb)
-        return path, top, heat, text, [heat, _fit(rgb, KEPT_SIDE)]
+        return path, top, heat, text, None if heat is None else [heat, _fit(rgb, KEPT_SIDE)]
 
     with gr.Blocks(title="artstyle", delete_cache=(max(60, prm.keep_files_s // 4),
                                                    prm.keep_files_s)) as page:
@@ -901,9 +920,14 @@ def build_page(pipeline: Pipeline, workdir: Path, repainter: Repainter | None = 
                                      elem_id="classify-label")
                     heat = gr.Image(label="Where the model looks (Grad-CAM over the painting)",
                                     interactive=False, format="png", elem_id="classify-heat",
-                                    height=360)
+                                    height=360, visible=pipeline.heat_maps)
                     show_heat = gr.Checkbox(True, label="Show the heat map",
-                                            elem_id="show-heat")
+                                            elem_id="show-heat", visible=pipeline.heat_maps)
+                    if pipeline.classifier is not None and not pipeline.heat_maps:
+                        gr.Markdown(f"No heat map: the page's classifier `{pipeline.model}` "
+                                    f"is a {pipeline.classifier.kind} member, and Grad-CAM "
+                                    "needs a neural network's feature map.",
+                                    elem_id="no-heat")
             views = gr.State(None)
             if paintings:
                 # An example click sets the painting without an upload: classify it too.

@@ -20,51 +20,16 @@ import pandas as pd
 
 from artstyle import paths
 from artstyle.config import BackboneParams, ParamsError, StylizeParams, TransferParams
-from artstyle.errors import ArtstyleError
+from artstyle.errors import InvalidInput, MissingInput
 from artstyle.images import (
     SKLEARN_PREFIX,
     ImageRejected,
     load_image_source,
-    resize_to_square,
     save_image,
 )
+from artstyle.members.base import MissingModel, TrainedClassifier
 
 logger = logging.getLogger(__name__)
-
-
-class MissingModel(ArtstyleError, FileNotFoundError):
-    """A model or weights file the command needs has not been built yet."""
-
-
-def missing_model(model: str) -> MissingModel:
-    """The error for a neural model that is not there, saying what to do instead.
-
-    Parameters
-    ----------
-    model : str
-        A zoo model name (``models/<name>/model.keras``) or a ``.keras`` path.
-
-    Returns
-    -------
-    MissingModel
-        Its message names the missing file and either the trained neural models to
-        choose from, or (for a ``.keras`` path) the files that must sit beside it.
-    """
-    if model.endswith(".keras"):
-        path = Path(model)
-        if not path.is_file():
-            return MissingModel(f"{path} not found")
-        return MissingModel(f"{path}: classes.json and spec.json must sit beside it "
-                            "(as in models/<name>/, written by the train stage)")
-    trained = sorted(f.parent.name for f in paths.MODELS.glob("*/model.keras"))
-    if model.startswith("xgb_") or paths.booster_file(model).exists():
-        hint = ("XGBoost models have no feature maps: they classify embeddings, not images; "
-                "name a neural model")
-    else:
-        hint = f"no trained model named {model!r}; a zoo model of params.yaml is built by " \
-               f"`dvc repro train@{model}` (or `dvc pull`)"
-    return MissingModel(f"{paths.keras_model_file(model)} not found: {hint}; trained neural "
-                        f"models: {', '.join(trained) or 'none (run `dvc repro`)'}")
 
 
 def load_role_image(role: str, source: str) -> np.ndarray:
@@ -78,7 +43,7 @@ def load_role_image(role: str, source: str) -> np.ndarray:
     try:
         return load_image_source(source)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{role} image {source} not found") from None
+        raise MissingInput(f"{role} image {source} not found") from None
     except ImageRejected as err:
         raise ImageRejected(err.reason, f"the {role} image is not usable: {err.message}",
                             err.source) from None
@@ -114,10 +79,20 @@ def build_backbone(backbone: str, *, weights: str | Path | None, layers: Backbon
         name = backbone[4:]
         model = paths.keras_model_file(name)
         if not model.exists():
-            raise missing_model(name)
+            from artstyle.members.base import A_KIND, folder_kind, trained_members
+            from artstyle.members.neural import build_command
+
+            kind = folder_kind(paths.model_dir(name)) or (
+                "xgboost" if name.startswith("xgb_") else None)
+            why = (f"{name} is {A_KIND[kind]} member, which has no feature maps: name a "
+                   "neural one"
+                   if kind else f"{model} not found: run `{build_command(name)}`")
+            raise MissingModel(f"own:{name}: our own CNN as backbone is a trained neural "
+                               f"model; {why}; trained neural models: "
+                               f"{', '.join(trained_members(('neural',))) or 'none'}")
         return FeatureExtractor.from_model(model, content_layers=layers.content_layers or None,
                                            style_layers=layers.style_layers or None)
-    raise ValueError(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
+    raise InvalidInput(f"backbone must be 'vgg19' or 'own:<model>', not {backbone!r}")
 
 
 def backbone_params(backbone: str, settings: StylizeParams) -> BackboneParams:
@@ -254,18 +229,52 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "image"
 
 
-def per_class_styles(judge, judge_input_size: int) -> list[StyleChoice]:
+#: Member kinds the ``stylize`` stage can judge with (DVC knows their files).
+JUDGE_KINDS = ("neural", "style")
+
+
+def load_judge(name: str, names: list[str] | None = None) -> TrainedClassifier:
+    """The ``stylize`` stage's judge: a neural or style member, or ``best`` of them.
+
+    Parameters
+    ----------
+    name : str
+        A member name or ``best`` (:func:`artstyle.members.base.best_member`).
+    names : list of str, optional
+        For ``best``: the members of ``params.yaml`` to choose from.
+
+    Raises
+    ------
+    MissingModel
+        The member is not trained, or of a kind the stage cannot judge with (the
+        command line and the web page judge with any kind).
+    """
+    from artstyle.members import neural, style
+    from artstyle.members.base import A_KIND, best_member, folder_kind
+
+    if name == "best":
+        name = best_member(JUDGE_KINDS, names=names)
+    kind = folder_kind(paths.model_dir(name))
+    if kind == "neural":
+        return neural.load(name)
+    if kind == "style":
+        return style.load(name)
+    raise MissingModel(f"the judge {name} is {'not trained' if kind is None else A_KIND[kind]}"
+                       f": the stylize stage judges with a trained neural or style member "
+                       f"({', '.join(JUDGE_KINDS)}), or best of them")
+
+
+def per_class_styles(judge: TrainedClassifier) -> list[StyleChoice]:
     """For each class, the test-split painting the judge is most confident about.
 
     Confidence is the judge's probability of the painting's true class; the original
     full-size file under ``data/raw/`` is used as the style image.
     """
     from artstyle.data.dataset import load_manifest, load_split
-    from artstyle.predict import predict_proba
 
     manifest, classes = load_manifest(paths.PREPARED)
     test, _ = load_split(paths.PREPARED, "test")
-    proba = predict_proba(judge, test.images, judge_input_size)
+    proba = judge.proba_squares(test.images)   # the prepared squares, as in training
     rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
     choices = []
     for c, cls in enumerate(classes):
@@ -273,29 +282,9 @@ def per_class_styles(judge, judge_input_size: int) -> list[StyleChoice]:
         if len(idx) == 0:
             logger.warning("no test painting of %s: no per-class style for it", cls)
             continue
-        best = idx[np.argmax(proba[idx, c])]
+        best = idx[np.argmax(proba[idx, judge.classes.index(cls)])]
         choices.append(StyleChoice(_slug(cls), str(paths.RAW / rows.loc[best, "source_path"]), cls))
     return choices
-
-
-def judge_proba(judge, judge_input_size: int, images: list[np.ndarray],
-                image_size: int) -> np.ndarray:
-    """The judge's movement probabilities (N, n_classes) float of each image, prepared as
-    training images were (squares of ``image_size`` px)."""
-    from PIL import Image
-
-    from artstyle.predict import predict_proba
-
-    batch = np.stack([np.asarray(resize_to_square(Image.fromarray(im), image_size))
-                      for im in images])
-    return predict_proba(judge, batch, judge_input_size)
-
-
-def judge_images(judge, judge_input_size: int, images: list[np.ndarray], image_size: int,
-                 classes: list[str]) -> list[str]:
-    """The judge's predicted movement of each image, prepared as training images were."""
-    proba = judge_proba(judge, judge_input_size, images, image_size)
-    return [classes[i] for i in proba.argmax(axis=1)]
 
 
 @dataclass(frozen=True)
@@ -347,19 +336,19 @@ def run_stylize_stage(params) -> pd.DataFrame:
     """
     from artstyle.data.dataset import dataset_notice, load_manifest
     from artstyle.io import atomic_dir, write_json
-    from artstyle.models.zoo import load_model
+    from artstyle.members.base import check_same_classes
     from artstyle.nst import plot_losses, save_panel, ssim_to_content, stylize
 
     s = params.stylize
     _, classes = load_manifest(paths.PREPARED)
-    judge_spec = params.model(s.judge)
-    judge = load_model(paths.keras_model_file(s.judge))
+    judge = load_judge(s.judge, names=[*params.all_models(), *params.style_models])
+    check_same_classes(judge.name, judge.classes, str(paths.PREPARED), classes,
+                       "dvc repro stylize")
     if s.styles == "per_class":
-        styles = per_class_styles(judge, judge_spec.input_size)
+        styles = per_class_styles(judge)
     else:
         imgs = [load_image_source(src) for src in s.styles]
-        predicted = judge_images(judge, judge_spec.input_size, imgs, params.base.image_size,
-                                 classes)
+        predicted = [judge.classes[i] for i in judge.proba(imgs).argmax(axis=1)]
         styles = [StyleChoice(_slug(Path(src).stem), src, mov)
                   for src, mov in zip(s.styles, predicted)]
     contents = {_slug(Path(c.removeprefix(SKLEARN_PREFIX)).stem): c for c in s.contents}
@@ -392,8 +381,7 @@ def run_stylize_stage(params) -> pd.DataFrame:
                                        else f"style 1 of {len(style_imgs)} (blended)",
                                        variant.name if variant.name != "plain" else "result"))
                     plot_losses(r.history, f"{stem}_loss.png")
-                    (proba,) = judge_proba(judge, judge_spec.input_size, [r.image],
-                                           params.base.image_size)
+                    (proba,) = judge.proba([r.image])
                     predicted = classes[int(np.argmax(proba))]
                     movements = [st.movement for st in variant.styles]
                     best = r.best_record  # the loss terms of the image that was saved
@@ -429,13 +417,14 @@ def run_stylize_stage(params) -> pd.DataFrame:
         for name, df in table[table["variant"] != "plain"].groupby("variant", sort=False)}
     notice = dataset_notice(paths.PREPARED)
     with atomic_dir(paths.STYLIZE_REPORT) as rep:
-        write_json(rep / "metrics.json", {"judge": s.judge, **per_backbone,
+        write_json(rep / "metrics.json", {"judge": judge.name, **per_backbone,
                                           **({"variants": variants} if variants else {})})
         table.to_csv(rep / "results.csv", index=False)
         summary = pd.DataFrame(per_backbone).T.reset_index(names="backbone")
         lines = ["# Style transfer", ""] + ([f"> **{notice}**", ""] if notice else []) + [
-            f"Judge: `{s.judge}`. Style hit: the judge's predicted movement of the output "
-            "equals the style painting's movement. SSIM: output vs content image. The "
+            f"Judge: `{judge.name}` ({judge.kind} member, params `stylize.judge: {s.judge}`). "
+            "Style hit: the judge's predicted movement of the output equals the style "
+            "painting's movement. SSIM: output vs content image. The "
             "table averages the plain outputs (one painting each); the extra outputs "
             "(variant `preserve_colors`: the photo's colours kept; `blend`: paintings "
             "blended, a hit when the judge names either movement; `style_probability`: the "

@@ -69,24 +69,6 @@ def vgg_preprocess(image: Any) -> Any:
     return x[..., ::-1] - np.asarray(IMAGENET_MEAN_BGR, dtype=np.float32)
 
 
-def vgg_deprocess(x: Any) -> np.ndarray:
-    """Invert :func:`vgg_preprocess`: add the means, BGR -> RGB, round, clip to 0..255.
-
-    Parameters
-    ----------
-    x : numpy.ndarray or tf.Tensor, shape (..., 3), BGR zero-centred float.
-
-    Returns
-    -------
-    numpy.ndarray, same shape, dtype uint8 (RGB).
-    """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.shape[-1] != 3:
-        raise ValueError(f"expected 3 channels in the last axis; got shape {arr.shape}")
-    rgb = (arr + np.asarray(IMAGENET_MEAN_BGR))[..., ::-1]
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-
-
 def vgg_preprocess_layer(inputs, name: str = "vgg19_preprocess"):
     """Apply :func:`vgg_preprocess` inside a Keras model with plain Keras layers.
 

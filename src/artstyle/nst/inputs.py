@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from artstyle.errors import InvalidInput
 from artstyle.images import as_rgb_uint8, resize_image
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def match_colour(image: np.ndarray, reference: np.ndarray | Sequence[np.ndarray]
     else:
         w = np.ones(len(refs)) if weights is None else np.asarray(weights, np.float64)
         if w.shape != (len(refs),) or np.any(w < 0) or not w.sum() > 0:
-            raise ValueError(f"need one weight >= 0 per reference image ({len(refs)}), not all 0")
+            raise InvalidInput(f"need one weight >= 0 per reference image ({len(refs)}), not all 0")
         w = w / w.sum()
         mus = [r.mean(axis=0) for r in refs]
         mu_ref = sum(wk * mk for wk, mk in zip(w, mus, strict=True))
@@ -238,23 +239,23 @@ def style_mask(mask: np.ndarray) -> np.ndarray:
     elif m.ndim == 2:
         grey = m
     else:
-        raise ValueError(f"a mask is an (H, W), (H, W, 3) or (H, W, 4) image; got shape {m.shape}")
+        raise InvalidInput(f"a mask is an (H, W), (H, W, 3) or (H, W, 4) image; got shape {m.shape}")
     if grey.size == 0:
-        raise ValueError(f"the mask is empty (shape {m.shape})")
+        raise InvalidInput(f"the mask is empty (shape {m.shape})")
     if grey.dtype == bool or np.issubdtype(grey.dtype, np.floating):
         values = grey.astype(np.float32) * 255.0      # [0, 1] -> grey levels
     elif grey.dtype == np.uint8:
         values = grey.astype(np.float32)
     else:
-        raise ValueError(f"mask values must be uint8 (0-255), bool or float in [0, 1]; "
+        raise InvalidInput(f"mask values must be uint8 (0-255), bool or float in [0, 1]; "
                          f"got {grey.dtype}")
     if not np.isfinite(values).all():
-        raise ValueError("the mask has non-finite values")
+        raise InvalidInput("the mask has non-finite values")
     if values.ndim == 3:
         values = values @ np.asarray([0.299, 0.587, 0.114], np.float32)
     m = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     if int(m.max()) == 0:
-        raise ValueError("the mask is black everywhere: the style would apply nowhere "
+        raise InvalidInput("the mask is black everywhere: the style would apply nowhere "
                          "(white = style, black = the photo)")
     return m
 

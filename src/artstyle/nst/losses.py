@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from artstyle.config import LossWeights
+from artstyle.errors import InvalidInput
 from artstyle.images import as_rgb_uint8
 
 
@@ -183,11 +184,11 @@ def normalised_blend_weights(weights: Sequence[float] | None, n_styles: int) -> 
     """
     w = [1.0] * n_styles if weights is None else [float(x) for x in weights]
     if n_styles < 1:
-        raise ValueError("need at least one style image")
+        raise InvalidInput("need at least one style image")
     if len(w) != n_styles:
-        raise ValueError(f"{len(w)} blend weights for {n_styles} style images: give one per image")
+        raise InvalidInput(f"{len(w)} blend weights for {n_styles} style images: give one per image")
     if not all(math.isfinite(x) and x >= 0 for x in w) or not sum(w) > 0:
-        raise ValueError(f"blend weights must be finite, >= 0 and not all 0; got {w}")
+        raise InvalidInput(f"blend weights must be finite, >= 0 and not all 0; got {w}")
     total = sum(w)
     return [x / total for x in w]
 

@@ -55,31 +55,34 @@ def look(rgb: np.ndarray, classifier, gm: gradcam.GradCamModel | None = None, *,
     ----------
     rgb : ndarray of shape (H, W, 3), uint8
         The image (e.g. from :func:`artstyle.images.load_rgb_array`).
-    classifier : (keras.Model, list of str, int, int)
-        Model, classes, input side, prepared side (``artstyle.cli.load_classifier``).
+    classifier : artstyle.members.base.TrainedClassifier
+        Any member; Grad-CAM needs one with a Keras network (``keras_model``), else
+        ``heat`` is all zero, ``overlay`` is the square and ``layer`` is empty.
     gm : GradCamModel, optional
-        ``gradcam_model(model)``, when the caller keeps one for many images.
+        ``gradcam_model(classifier.keras_model)``, when the caller keeps one for many images.
     top : int
 
     Returns
     -------
     Look
     """
-    from PIL import Image
-
     from artstyle.data.dataset import resize_batch
-    from artstyle.images import resize_to_square
 
-    model, classes, input_size, side = classifier
-    gm = gm or gradcam.gradcam_model(model)
-    square = np.asarray(resize_to_square(Image.fromarray(rgb), side))
-    x = resize_batch(square[None], input_size)
-    maps, proba, _ = gradcam.grad_cam(gm, x)
-    order = np.argsort(proba[0])[::-1][:top]
-    heat = gradcam.upsample(maps, square.shape[:2])[0]
-    return Look(top=[(classes[i], float(proba[0, i])) for i in order], square=square,
-                heat=heat, overlay=gradcam.overlay(square, heat), x=x, proba=proba[0],
-                order=order, layer=gm.layer)
+    square = classifier.prepare(rgb)
+    x = resize_batch(square[None], classifier.input_size)
+    if classifier.keras_model is None:
+        proba = classifier.proba_squares(square[None])[0]
+        heat = np.zeros(square.shape[:2], np.float32)
+        overlay, layer = square, ""
+    else:
+        gm = gm or gradcam.gradcam_model(classifier.keras_model)
+        maps, p, _ = gradcam.grad_cam(gm, x)
+        proba = p[0]
+        heat = gradcam.upsample(maps, square.shape[:2])[0]
+        overlay, layer = gradcam.overlay(square, heat), gm.layer
+    order = np.argsort(proba)[::-1][:top]
+    return Look(top=[(classifier.classes[i], float(proba[i])) for i in order], square=square,
+                heat=heat, overlay=overlay, x=x, proba=proba, order=order, layer=layer)
 
 
 def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
@@ -91,8 +94,9 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
     ----------
     image : str
         Any image file the safe loader accepts.
-    classifier : (keras.Model, list of str, int, int)
-        Model, classes, input side, prepared side (``artstyle.cli.load_classifier``).
+    classifier : artstyle.members.base.TrainedClassifier
+        Any member; Grad-CAM and the nearest training paintings (in the network's
+        embedding) need one with a Keras network.
     out : path
         The PNG to write.
     top, n_neighbours : int
@@ -104,8 +108,9 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
     Returns
     -------
     dict
-        ``top``: list of (movement, probability); ``layer``; ``neighbours``: list of
-        (movement, distance), empty without prepared data.
+        ``top``: list of (movement, probability); ``layer`` (empty without Grad-CAM) and
+        ``no_heat_map`` (why there is none, else empty); ``neighbours``: list of
+        (movement, distance), empty without prepared data or a Keras network.
 
     Raises
     ------
@@ -114,19 +119,23 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
     """
     from artstyle.data.dataset import load_split, resize_batch
     from artstyle.images import load_rgb_array
+    from artstyle.members.base import A_KIND
 
-    model, classes, input_size, side = classifier
-    gm = gradcam.gradcam_model(model)
+    model, classes = classifier.keras_model, classifier.classes
+    gm = gradcam.gradcam_model(model) if model is not None else None
     seen = look(load_rgb_array(image), classifier, gm, top=top)
     square, x, best = seen.square, seen.x, seen.top[0][0]
     proba, order = seen.proba[None], seen.order
+    no_heat = "" if gm is not None else f"{A_KIND[classifier.kind]} member has no Keras feature map"
     rows = [("the image", [plots.Cell(square, Path(image).name),
                            plots.Cell(seen.overlay,
-                                      f"Grad-CAM: {best} {proba[0, order[0]]:.0%}")], "")]
+                                      f"Grad-CAM: {best} {proba[0, order[0]]:.0%}" if gm
+                                      else f"{best} {proba[0, order[0]]:.0%} (no Grad-CAM)")],
+             "")]
     neighbours = []
-    if (Path(prepared_dir) / paths.MANIFEST_NAME).exists():
+    if gm is not None and (Path(prepared_dir) / paths.MANIFEST_NAME).exists():
         train, _ = load_split(prepared_dir, "train")
-        emb = embed(gm, model, resize_batch(train.images, input_size))
+        emb = embed(gm, model, resize_batch(train.images, classifier.input_size))
         q = embed(gm, model, x)
         idx, dist = collection.nearest_neighbours(q, emb, n_neighbours)
         neighbours = [(classes[train.labels[i]], float(d)) for i, d in zip(idx[0], dist[0])]
@@ -134,7 +143,8 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
                      [plots.Cell(train.images[i], f"{classes[train.labels[i]]}\nd={d:.2f}")
                       for i, d in zip(idx[0], dist[0])], ""))
     top_text = ", ".join(f"{classes[i]} {proba[0, i]:.0%}" for i in order)
-    plots.image_grid(out, rows, f"{Path(image).name} by {name}: {top_text}; Grad-CAM on "
-                     f"{gm.layer}", notice)
-    return {"top": [(classes[i], float(proba[0, i])) for i in order], "layer": gm.layer,
+    where = f"Grad-CAM on {gm.layer}" if gm is not None else no_heat
+    plots.image_grid(out, rows, f"{Path(image).name} by {name}: {top_text}; {where}", notice)
+    return {"top": [(classes[i], float(proba[0, i])) for i in order],
+            "layer": gm.layer if gm is not None else "", "no_heat_map": no_heat,
             "neighbours": neighbours}

@@ -1,4 +1,4 @@
-"""The ``patterns`` stage's outputs, and choosing the model to explain.
+"""The ``patterns`` stage's outputs: what a trained member looks at, and the collection.
 
 :func:`write_patterns` writes, into a temporary folder swapped in for
 ``reports/patterns/`` when complete:
@@ -38,7 +38,7 @@ import pandas as pd
 from artstyle import paths
 from artstyle.config import PatternsParams
 from artstyle.errors import ArtstyleError
-from artstyle.io import atomic_dir, read_json, write_json
+from artstyle.io import atomic_dir, write_json
 from artstyle.patterns import collection, gradcam, palettes, plots
 from artstyle.patterns.page import Section, write_page
 
@@ -49,72 +49,8 @@ class PatternsError(ArtstyleError, ValueError):
     """No model to explain, or a model that does not fit the prepared data."""
 
 
-def select_model(requested: str, candidates: list[str] | None = None,
-                 eval_dir: str | Path = paths.EVAL_REPORTS) -> str:
-    """The model to explain: ``requested``, or for ``best`` the best validated neural model.
-
-    Parameters
-    ----------
-    requested : str
-        A model name, or ``"best"``.
-    candidates : list of str, optional
-        Neural models that may be chosen (``Params.all_models()``); default: every model
-        with a saved Keras file (``models/<name>/model.keras``). XGBoost models never
-        qualify: they have no feature map.
-    eval_dir : path
-        Where ``<name>/metrics.json`` of the ``evaluate`` stages are.
-
-    Returns
-    -------
-    str
-        For ``best``: the highest validation accuracy, ties broken by validation
-        macro-F1, then by name.
-
-    Raises
-    ------
-    PatternsError
-        ``best`` and no candidate has been evaluated.
-    """
-    if requested != "best":
-        return requested
-    eval_dir = Path(eval_dir)
-    if candidates is None:
-        candidates = sorted(p.parent.name for p in paths.MODELS.glob("*/model.keras"))
-    ranked = []
-    for name in candidates:
-        if name.startswith("xgb_"):
-            continue
-        metrics_file = eval_dir / name / "metrics.json"
-        if metrics_file.exists():
-            val = read_json(metrics_file).get("validation", {})
-            ranked.append((-val.get("accuracy", 0.0), -val.get("macro_f1", 0.0), name))
-    if not ranked:
-        raise PatternsError(f"no evaluated neural model in {eval_dir}: run `dvc repro "
-                            "evaluate` (or name a model)")
-    return min(ranked)[2]
-
-
-def load_model_for_patterns(name: str):
-    """A saved neural model with its classes and input side.
-
-    Returns
-    -------
-    (keras.Model, list of str, int)
-
-    Raises
-    ------
-    PatternsError
-        The model file is missing.
-    """
-    from artstyle.models.zoo import load_model
-
-    path = paths.keras_model_file(name)
-    if not path.exists():
-        raise PatternsError(f"{path} not found: run `dvc repro train@{name}` (XGBoost models "
-                            "have no feature maps: name a neural model)")
-    classes = [str(c) for c in read_json(path.parent / "classes.json")]
-    spec = read_json(path.parent / "spec.json")
-    return load_model(path), classes, int(spec["input_size"])
+#: Member kinds the patterns page can explain (Grad-CAM and embeddings of a network).
+PATTERN_KINDS = ("neural",)
 
 
 def slug(text: str) -> str:
@@ -199,23 +135,18 @@ def _caption(classes: list[str], true: int, pred: int, p: float) -> str:
     return f"true: {classes[true]}\npred: {classes[pred]} {p:.0%}"
 
 
-def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], input_size: int,
-                   prepared_dir: str | Path, settings: PatternsParams | None = None, *,
-                   seed: int = 0, notice: str = "") -> dict:
+def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
+                   settings: PatternsParams | None = None, *, seed: int = 0,
+                   notice: str = "") -> dict:
     """Write every output of the ``patterns`` stage (see the module's table), atomically.
 
     Parameters
     ----------
     out_dir : path
         ``reports/patterns/``; replaced as a whole when complete.
-    name : str
-        The model's name, for titles.
-    model : keras.Model
-        A zoo classifier with a convolutional layer (float RGB [0, 255] in, softmax out).
-    classes : list of str
-        The model's output order; must equal the prepared dataset's.
-    input_size : int
-        The model's input side.
+    classifier : artstyle.members.base.TrainedClassifier
+        A trained member of a kind in :data:`PATTERN_KINDS` (a Keras classifier with a
+        convolutional layer); its classes must equal the prepared dataset's.
     prepared_dir : path
         Output of ``prepare``.
     settings : PatternsParams, optional
@@ -238,12 +169,18 @@ def write_patterns(out_dir: str | Path, name: str, model, classes: list[str], in
     """
     from artstyle.data.dataset import resize_batch
 
+    from artstyle.members.base import A_KIND, check_same_classes
+
+    if classifier.keras_model is None:
+        raise PatternsError(f"{classifier.name} is {A_KIND[classifier.kind]} member: the patterns "
+                            f"page explains {', '.join(PATTERN_KINDS)} members (set "
+                            "patterns.model to one, or best)")
+    name, model, classes = classifier.name, classifier.keras_model, classifier.classes
+    input_size = classifier.input_size
     settings = settings or PatternsParams()
     clock = _Clock()
     data = load_collection(prepared_dir)
-    if list(classes) != list(data.classes):
-        raise PatternsError(f"model {name} knows {classes}, the prepared data has "
-                            f"{data.classes}: retrain it (`dvc repro train@{name}`)")
+    check_same_classes(name, classes, str(prepared_dir), data.classes, "dvc repro patterns")
     test = np.flatnonzero(data.split == "test")
     train = np.flatnonzero(data.split == "train")
     if test.size == 0 or train.size == 0:
