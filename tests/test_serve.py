@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artstyle.config import ServeParams
 from artstyle.serve import UploadRejected, load_upload
 
 # --------------------------------------------------------------------------- upload checks
@@ -493,3 +494,90 @@ def test_grad_cam_traces_once_per_model():
         maps, proba, _ = gradcam.grad_cam(gm, rng.uniform(0, 255, (n, 16, 16, 3)).astype("float32"))
         assert maps.shape == (n, 14, 14) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     assert gm._steps["grad_cam"].experimental_get_tracing_count() == 1
+
+
+# --------------------------------------------------------------------------- page parts
+
+
+def test_the_heat_map_covers_the_painting_without_the_padding():
+    """A 2:1 painting letterboxed into an 8 px square fills rows 2-5; heat only in the
+    padding rows must vanish, heat in the painting's left half must stay on the left."""
+    from artstyle.serve import heat_over_painting
+
+    painting = np.full((100, 200, 3), 128, np.uint8)
+    heat = np.zeros((8, 8), np.float32)
+    heat[:2], heat[6:] = 1.0, 1.0           # the padding bands only
+    plain = heat_over_painting(painting, np.zeros((8, 8), np.float32))
+    assert plain.shape == (100, 200, 3)
+    assert np.array_equal(heat_over_painting(painting, heat), plain)
+    heat = np.zeros((8, 8), np.float32)
+    heat[2:6, :4] = 1.0                     # the painting's left half
+    shown = heat_over_painting(painting, heat).astype(int)
+    changed = np.abs(shown - plain).sum(axis=2) > 0
+    assert changed[:, :80].all() and not changed[:, 120:].any()
+    big = heat_over_painting(np.zeros((3000, 1500, 3), np.uint8), heat)
+    assert big.shape == (2048, 1024, 3)     # reduced to KEPT_SIDE, proportions kept
+
+
+def test_a_classifier_without_a_network_gives_no_heat_map():
+    from artstyle.members.base import TrainedClassifier
+    from artstyle.serve import Pipeline, classify_image
+
+    clf = TrainedClassifier("xgb", "xgboost", ["A", "B", "C"], 32, 32,
+                            lambda squares: np.tile([[0.2, 0.5, 0.3]], (len(squares), 1)))
+    pipeline = Pipeline(params=ServeParams(), model="xgb", classifier=clf)
+    top, heat, text = classify_image(pipeline, np.zeros((40, 60, 3), np.uint8))
+    assert list(top) == ["B", "C", "A"] and heat is None and "Most likely **B**" in text
+    assert pipeline.judge(np.zeros((40, 60, 3), np.uint8)) == "B"
+
+
+def test_the_file_guard_serves_only_the_servers_own_pngs(tmp_path):
+    from artstyle.serve import FileGuard
+
+    root = tmp_path / "served"
+    (root / "abc").mkdir(parents=True)
+    good = _png(root / "abc" / "result.png", (8, 8))
+    svg = root / "abc" / "picture.png"
+    svg.write_text(_SCRIPTS["svg"].decode())
+    outside = _png(tmp_path / "elsewhere.png", (8, 8))
+    guard = FileGuard(None, root)
+    assert guard.allowed(str(good))
+    assert not guard.allowed(str(svg)) and not guard.allowed(str(outside))
+    assert not guard.allowed(str(root / "abc" / ".." / ".." / "elsewhere.png"))
+    assert not guard.allowed("https://example.com/x.png")
+    assert FileGuard.file_path("/gradio_api/file=/tmp/x.png") == "/tmp/x.png"
+    assert FileGuard.file_path("/file/tmp/x.png") == "tmp/x.png"
+    assert FileGuard.file_path("/gradio_api/info") is None
+
+
+def test_estimates_scale_the_measured_speed_by_pixels_and_read_well():
+    from artstyle.config import StylizeParams
+    from artstyle.serve import Speed, repaint_plan, seconds_words
+
+    speed = Speed()
+    assert speed.estimate("vgg19", [(10_000, 10)]) is None
+    # 10 000 px: 2 s to trace, then 0.5 s an evaluation
+    speed.add("vgg19", [{"seconds": 2.5 + 0.5 * i, "height": 100, "width": 100}
+                        for i in range(10)])
+    assert speed.estimate("vgg19", [(10_000, 10)]) == pytest.approx(2.0 + 5.0)
+    assert speed.estimate("vgg19", [(40_000, 10)]) == pytest.approx(2.0 + 20.0)
+    assert speed.estimate("own:cnn", [(10_000, 10)]) == pytest.approx(7.0)  # vgg19's
+    plan = repaint_plan(StylizeParams(scales="auto"), 256, 100, (427, 640))
+    assert plan == [(256 * 171, 100)]
+    assert [n for _, n in repaint_plan(StylizeParams(scales="auto"), 1024, 140, None)] == [80, 40, 20]
+    assert [seconds_words(s) for s in (4.4, 95, 3725)] == ["4 s", "1 min 35 s", "1 h 02 min"]
+
+
+def test_the_line_starts_jobs_in_order_and_says_the_wait():
+    from artstyle.serve import JobLine
+
+    line = JobLine(1)
+    line.enter("a", 30.0)
+    line.enter("b", 20.0)
+    assert not line.try_start("b", timeout=0)
+    assert line.try_start("a", timeout=0)
+    ahead, wait = line.place("b")
+    assert ahead == 1 and 29.0 < wait <= 30.0
+    line.leave("a")
+    assert line.try_start("b", timeout=0)
+    line.leave("b")

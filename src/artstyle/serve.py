@@ -426,9 +426,10 @@ def heat_over_painting(rgb: np.ndarray, heat_square: np.ndarray, *, side: int = 
     new_w, new_h = min(s, max(1, round(w * ratio))), min(s, max(1, round(h * ratio)))
     left, top = (s - new_w) // 2, (s - new_h) // 2
     shown = _fit(rgb, side)
-    heat = Image.fromarray(np.asarray(heat_square, np.float32)).resize(
-        (shown.shape[1], shown.shape[0]), Image.Resampling.BILINEAR,
-        box=(left, top, left + new_w, top + new_h))
+    # Cut first, then resize: the filter then never reads the padding.
+    inside = np.ascontiguousarray(heat_square[top:top + new_h, left:left + new_w], np.float32)
+    heat = Image.fromarray(inside).resize((shown.shape[1], shown.shape[0]),
+                                          Image.Resampling.BILINEAR)
     return overlay(shown, np.clip(np.asarray(heat), 0.0, 1.0))
 
 
