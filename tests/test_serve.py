@@ -297,6 +297,8 @@ def test_the_page_opens_offline_with_examples_and_a_short_notice(page, shots):
 def test_uploaded_script_files_are_never_served_back(page, server, shots, tmp_path):
     import urllib.parse
 
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     for kind, data in _SCRIPTS.items():
         for name in (f"evil.{kind}", "evil.png", "evil.jpg"):
             stored = _upload(server, name, data)
@@ -304,8 +306,6 @@ def test_uploaded_script_files_are_never_served_back(page, server, shots, tmp_pa
             status, headers, body = _get(url)
             assert status == 403 and b"<script" not in body, (name, status, headers)
             # in the browser too: opening the URL runs nothing
-            dialogs = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(url)
             time.sleep(0.3)
             assert dialogs == [] and page.title() != "pwned", (name, dialogs)
@@ -404,7 +404,7 @@ def test_the_api_has_named_endpoints_usable_from_python(server, tiny_baseline, t
     assert names == ["/classify", "/repaint"], names
     assert info["unnamed_endpoints"] == {}
     painting, _ = _wide_painting(tmp_path)
-    shown, top, heat, text = client.predict(handle_file(str(painting)), api_name="/classify")
+    _, top, heat, text = client.predict(handle_file(str(painting)), api_name="/classify")
     assert top["label"] in _movements(tiny_baseline.repo) and "Most likely" in text
     with Image.open(heat) as im:
         assert im.size == (400, 200)
@@ -412,6 +412,7 @@ def test_the_api_has_named_endpoints_usable_from_python(server, tiny_baseline, t
         handle_file(str(_photo(tmp_path))), handle_file(str(painting)), 128, 10, "vgg19", 1.0,
         api_name="/repaint")
     assert "Done" in status and "SSIM" in verdict, status
+    assert len(before_after) == 2  # the photo and the result, as the slider shows them
     with Image.open(download["value"] if isinstance(download, dict) else download) as im:
         assert im.format == "PNG" and max(im.size) == 128
 
