@@ -652,9 +652,12 @@ class Repainter:
             return ("**Estimate:** measuring this computer's speed... (a few seconds after "
                     "the page starts)")
         size = "the photo's proportions" if shape else "a square photo"
+        source = ("the speed measured on this computer" if request.backbone in
+                  self.speed.measured else f"the speed of {next(iter(self.speed.measured))} "
+                  f"measured on this computer ({request.backbone} is not measured yet)")
         return (f"**Estimate:** about **{seconds_words(seconds)}** for {request.evaluations} "
-                f"evaluations at {request.side} px ({size}, {request.backbone}), from the "
-                "speed measured on this computer.")
+                f"evaluations at {request.side} px ({size}, {request.backbone}), from "
+                f"{source}.")
 
     # ------------------------------------------------------------------- a job
 
@@ -666,8 +669,12 @@ class Repainter:
         if not request.painting_file:
             raise UploadRejected("Give a painting first: upload one, or click a movement's "
                                  "prototype painting.")
-        content = load_upload(request.photo_file, "photo", params)
-        style = load_upload(request.painting_file, "painting", params)
+        try:
+            content = load_upload(request.photo_file, "photo", params)
+            style = load_upload(request.painting_file, "painting", params)
+        finally:  # an upload through the API: decoded, so deleted (not served back)
+            _forget(request.photo_file, self.workdir)
+            _forget(request.painting_file, self.workdir)
         movement = self.examples.get(pixel_key(style))
         if movement is None and self.pipeline.classifier is not None:
             movement = self.pipeline.judge(style)
