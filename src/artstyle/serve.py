@@ -917,7 +917,7 @@ def build_page(pipeline: Pipeline, workdir: Path, repainter: Repainter | None = 
                 gr.Markdown(full)
         with gr.Tab("Classify"):
             with gr.Row():
-                with gr.Column():
+                with gr.Column() as left:
                     painting = gr.Image(label="Painting (drop, click or paste)", type="filepath",
                                         sources=["upload", "clipboard"], format="png",
                                         elem_id="classify-file", height=360)
@@ -939,13 +939,14 @@ def build_page(pipeline: Pipeline, workdir: Path, repainter: Repainter | None = 
             views = gr.State(None)
             if paintings:
                 # An example click sets the painting without an upload: classify it too.
-                gr.Examples([[p] for _, p in paintings], painting,
-                            [painting, label, heat, c_status, views],
-                            lambda v: classify(v, upload=False), run_on_click=True,
-                            cache_examples=False, preprocess=False,
-                            label="Examples: the prototype painting of each movement",
-                            elem_id="classify-examples", api_visibility="private",
-                            examples_per_page=20)
+                with left:  # under the painting (seen first on a phone), now that outputs exist
+                    gr.Examples([[p] for _, p in paintings], painting,
+                                [painting, label, heat, c_status, views],
+                                lambda v: classify(v, upload=False), run_on_click=True,
+                                cache_examples=False, preprocess=False,
+                                label="Examples: the prototype painting of each movement",
+                                elem_id="classify-examples", api_visibility="private",
+                                examples_per_page=20)
             painting.upload(classify, painting, [painting, label, heat, c_status, views],
                             preprocess=False, api_name="classify", concurrency_id="classify",
                             concurrency_limit=2)
