@@ -12,15 +12,12 @@ from _common import run
 
 
 def main(params, argv):
-    from artstyle import paths
-    from artstyle.members.evaluate import evaluate_member
-    from artstyle.io import read_json
     from artstyle.members import neural
+    from artstyle.members.evaluate import evaluate_member
 
     (name,) = argv
     results = neural.split_probabilities(name, params.model(name).input_size)
-    classes = read_json(paths.model_dir(name) / "classes.json")
-    return evaluate_member(name, results, classes, neural.build_command(name))
+    return evaluate_member(name, results, neural.build_command(name))
 
 
 if __name__ == "__main__":

@@ -7,16 +7,12 @@ from _common import run
 
 
 def main(params, argv):
-    from artstyle import paths
-    from artstyle.members.evaluate import evaluate_member
-    from artstyle.io import read_json
     from artstyle.members import boosted
+    from artstyle.members.evaluate import evaluate_member
 
     (source,) = argv
     name = f"{boosted.PREFIX}{source}"
-    results = boosted.split_probabilities(name)
-    classes = read_json(paths.model_dir(name) / "classes.json")
-    return evaluate_member(name, results, classes, boosted.build_command(name))
+    return evaluate_member(name, boosted.split_probabilities(name), boosted.build_command(name))
 
 
 if __name__ == "__main__":

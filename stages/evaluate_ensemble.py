@@ -11,14 +11,13 @@ from _common import run
 
 def main(params, argv):
     from artstyle import paths
-    from artstyle.members.evaluate import evaluate_member
     from artstyle.io import atomic_dir
     from artstyle.members import ensemble
+    from artstyle.members.evaluate import evaluate_member
 
     (name,) = argv
-    results, stacker = ensemble.split_probabilities(params, name)
-    classes = ensemble.member_classes(params.ensembles[name].members[0])
-    line = evaluate_member(name, results, classes, ensemble.build_command(name))
+    results, classes, stacker = ensemble.split_probabilities(params, name)
+    line = evaluate_member(name, results, ensemble.build_command(name), classes)
     with atomic_dir(paths.model_dir(name)) as tmp:
         ensemble.save(tmp, params, name, classes, stacker)
     return line

@@ -7,15 +7,12 @@ from _common import run
 
 
 def main(params, argv):
-    from artstyle import paths
-    from artstyle.members.evaluate import evaluate_member
-    from artstyle.io import read_json
     from artstyle.members import style
+    from artstyle.members.evaluate import evaluate_member
 
     (name,) = argv
     results = style.split_probabilities(name, params.style_model(name).features)
-    classes = read_json(paths.model_dir(name) / "classes.json")
-    return evaluate_member(name, results, classes, style.build_command(name))
+    return evaluate_member(name, results, style.build_command(name))
 
 
 if __name__ == "__main__":

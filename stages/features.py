@@ -6,7 +6,8 @@ from _common import run
 def main(params, argv):
     from artstyle import paths
     from artstyle.data.dataset import load_split, make_dataset
-    from artstyle.features import extract_embeddings, save_features
+    from artstyle.embeddings import extract_embeddings
+    from artstyle.features import save_features
     from artstyle.models.zoo import load_model
 
     (source,) = argv

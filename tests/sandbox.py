@@ -94,15 +94,10 @@ def update_params(repo: Path, edit: Callable[[dict], dict]) -> dict:
 
 
 def ensemble_data_deps(params: dict, name: str) -> list[str]:
-    """The data an ``ensemble_<name>`` stage reads: the prepared splits, each member's
-    folder and the cached features its kind scores (style descriptors, embeddings)."""
-    deps = ["data/prepared"]
-    for m in params["ensembles"][name]["members"]:
-        if m in (params.get("style_models") or {}):
-            deps.append(f"data/features/style_{params['style_models'][m]['features']}.npz")
-        elif m.startswith("xgb_"):
-            deps.append(f"data/features/{m.removeprefix('xgb_')}.npz")
-    return deps + [f"models/{m}" for m in params["ensembles"][name]["members"]]
+    """The data an ``ensemble_<name>`` stage reads: the prepared splits and the
+    probabilities each member's evaluate stage kept (whatever the member's kind)."""
+    return ["data/prepared"] + [f"data/probabilities/{m}.npz"
+                                for m in params["ensembles"][name]["members"]]
 
 
 def sync_ensemble_stages(repo: Path, params: dict) -> None:

@@ -262,3 +262,37 @@ def test_ctrl_c_is_one_line_with_status_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_classify", interrupted)
     code, _, err = _run(["classify", "x.png"], capsys)
     assert code == 130 and err == "artstyle: interrupted\n"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["classify", "nowhere.png"], "nowhere.png not found"),
+    (["classify", "empty"], "no image files in empty"),
+    (["classify", "p.png", "--model", "nosuch"], "no trained model named 'nosuch'"),
+    (["explain", "nowhere.png"], "nowhere.png not found"),
+    (["explain", "p.png", "-o", "out.txt"], "give an image file name ending in .png or .jpg"),
+    (["explain", "notes.png"], "notes.png"),
+    (["stylize", "nowhere.jpg", "sklearn:china.jpg", "-o", "o.png"],
+     "content image nowhere.jpg not found"),
+    (["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "o.txt"], "got .txt"),
+    (["serve", "--port", "70000"], "--port: Input should be less than or equal to 65535"),
+    (["serve", "--model", "nosuch"], "no trained model named 'nosuch'"),
+])
+def test_every_expected_failure_is_one_line_with_status_2(workdir, capsys, argv, expected):
+    (workdir / "empty").mkdir()
+    Image.new("RGB", (40, 40)).save(workdir / "p.png")
+    (workdir / "notes.png").write_text("not an image")
+    code, out, err = _run(argv, capsys)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("artstyle: ") and expected in err, err
+    assert "Traceback" not in err
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    import artstyle.cli as cli
+
+    def broken(args):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(cli, "_classify", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["classify", "x.png"])

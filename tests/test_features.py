@@ -1,4 +1,5 @@
-"""Tests for artstyle.features: penultimate-layer models, extraction, feature files."""
+"""Tests for artstyle.embeddings (penultimate-layer models, extraction) and artstyle.features
+(feature files)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from artstyle.features import (
-    Features,
-    embedding_model,
-    extract_embeddings,
-    load_features,
-    save_features,
-)
+from artstyle.embeddings import embedding_model, extract_embeddings
+from artstyle.features import Features, load_features, save_features
 
 CLASSES = ["Romanticism", "Baroque", "Cubism"]
 

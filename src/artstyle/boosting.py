@@ -1,7 +1,7 @@
 """Gradient-boosted trees (XGBoost) on CNN embeddings, on the GPU when one is usable.
 
 The ``boost`` stage fits an :class:`xgboost.XGBClassifier` on the penultimate-layer
-embeddings written by :mod:`artstyle.features` (one feature file per source CNN).
+embeddings written by :mod:`artstyle.embeddings` (one feature file per source CNN).
 This module holds the pieces that must behave the same on a CPU-only machine and on
 a CUDA machine:
 

@@ -84,6 +84,12 @@ def style_features_report(feature_set: str) -> Path:
     return REPORTS / "features" / f"style_{feature_set}.json"
 
 
+def probabilities_file(name: str) -> Path:
+    """``data/probabilities/<name>.npz``: a member's class probabilities of the validation
+    and test paintings, written by its evaluate stage and read by the ensembles."""
+    return DATA / "probabilities" / f"{name}.npz"
+
+
 def head_file(name: str) -> Path:
     """``models/<name>/head.joblib``: the fitted head of a style model."""
     return model_dir(name) / "head.joblib"

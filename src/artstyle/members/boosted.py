@@ -38,7 +38,7 @@ def load(name: str) -> TrainedClassifier:
     """
     from artstyle.boosting import load_booster
     from artstyle.data.dataset import resize_batch
-    from artstyle.features import embedding_model
+    from artstyle.embeddings import embedding_model
     from artstyle.members import neural
 
     classes, spec = read_folder(paths.model_dir(name), [paths.booster_file(name).name],

@@ -7,8 +7,9 @@
   The members were fitted on the training split, so their validation probabilities are
   honest inputs; the stacker's own validation accuracy is in-sample.
 
-``ensemble_<name>`` (``stages/evaluate_ensemble.py``) combines the members' split probabilities
-(:func:`split_probabilities`; the test split is only read there) and writes
+``ensemble_<name>`` (``stages/evaluate_ensemble.py``) combines the members' probabilities
+of the validation and test paintings that their evaluate stages kept
+(:func:`split_probabilities`; the test split is only scored there) and writes
 ``models/<name>/`` (``spec.json``, ``classes.json``, ``stacker.joblib`` for ``stack``), so
 that :func:`load` can classify new images with the members loaded by
 :mod:`artstyle.classifier`. Members must share the class list and the data version (the
@@ -28,7 +29,6 @@ from artstyle.members.base import (
     TrainedClassifier,
     check_same_classes,
     check_same_split,
-    kind_of,
     read_folder,
 )
 
@@ -102,32 +102,11 @@ def build_command(name: str) -> str:
     return f"dvc repro ensemble_{name}"
 
 
-def member_split_probabilities(params, name: str, splits: Sequence[str]) -> dict:
-    """Split probabilities of one member of any non-ensemble kind (see the kinds' modules)."""
-    from artstyle.members import boosted, neural, style
-
-    kind = kind_of(params, name)
-    if kind == "neural":
-        return neural.split_probabilities(name, params.model(name).input_size, splits)
-    if kind == "style":
-        return style.split_probabilities(name, params.style_model(name).features, splits)
-    if kind == "xgboost":
-        return boosted.split_probabilities(name, splits)
-    raise ValueError(f"{name} is an ensemble: ensembles of ensembles are not supported")
-
-
-def member_classes(name: str) -> list[str]:
-    """The class list a trained member was fitted on (``models/<name>/classes.json``)."""
-    from artstyle.io import read_json
-
-    path = paths.model_dir(name) / "classes.json"
-    if not path.is_file():
-        raise MissingModel(f"{path} not found: run `dvc repro` for {name}")
-    return [str(c) for c in read_json(path)]
-
-
 def split_probabilities(params, name: str, splits: Sequence[str] = ("validation", "test")):
     """Labels and combined probabilities of an ensemble on splits, and its fitted stacker.
+
+    Reads each member's ``data/probabilities/<member>.npz`` (written by its evaluate stage,
+    :mod:`artstyle.members.evaluate`), whatever the member's kind.
 
     Parameters
     ----------
@@ -135,41 +114,51 @@ def split_probabilities(params, name: str, splits: Sequence[str] = ("validation"
     name : str
         A key of ``ensembles:``.
     splits : sequence of str
-        For ``method: stack`` the validation split is computed too (the stacker is
-        fitted on it).
+        For ``method: stack`` the validation split is read too (the stacker is fitted
+        on it).
 
     Returns
     -------
     (dict of split -> (labels (n,) int64, probabilities (n, k) float32, ids (n,) str),
-    stacker or None)
+    list of str, stacker or None)
+        The combined results, the class list, and the stacker of a ``stack`` ensemble.
 
     Raises
     ------
+    MissingModel
+        A member has not been evaluated.
     MembersDisagree
         Two members know different classes or were made from different data; the
         message names both and the command that re-makes them.
     """
+    from artstyle.features import load_features
+
     spec = params.ensembles[name]
     needed = list(dict.fromkeys(["validation", *splits] if spec.method == "stack" else splits))
     fix = build_command(name)
-    first = spec.members[0]
-    classes = member_classes(first)
-    for m in spec.members[1:]:
-        check_same_classes(first, classes, m, member_classes(m), fix)
-    parts = [member_split_probabilities(params, m, needed) for m in spec.members]
+    parts = []
+    for m in spec.members:
+        path = paths.probabilities_file(m)
+        if not path.is_file():
+            raise MissingModel(f"{path} not found: the member {m} has not been evaluated; "
+                               f"run `{fix}`")
+        parts.append(load_features(path))
+    first = parts[0]
     for m, part in zip(spec.members[1:], parts[1:]):
+        check_same_classes(spec.members[0], first.classes, m, part.classes, fix)
         for s in needed:
-            check_same_split(first, m, f"the {s} split", parts[0][s][2], part[s][2], fix)
-            check_same_split(first, m, f"the labels of the {s} split", parts[0][s][0],
-                             part[s][0], fix)
-    first_part = parts[0]
+            check_same_split(spec.members[0], m, f"the {s} split", first.splits[s][2],
+                             part.splits[s][2], fix)
+    labels = {s: first.splits[s][1] for s in needed}
+    ids = {s: first.splits[s][2] for s in needed}
+    stacker = None
     if spec.method == "mean":
-        return {s: (first_part[s][0], mean_proba([p[s][1] for p in parts]), first_part[s][2])
-                for s in splits}, None
-    stacker = fit_stack([p["validation"][1] for p in parts], first_part["validation"][0],
-                        C=spec.C)
-    return {s: (first_part[s][0], stack_proba(stacker, [p[s][1] for p in parts]),
-                first_part[s][2]) for s in splits}, stacker
+        combined = {s: mean_proba([p.splits[s][0] for p in parts]) for s in splits}
+    else:
+        stacker = fit_stack([p.splits["validation"][0] for p in parts], labels["validation"],
+                            C=spec.C)
+        combined = {s: stack_proba(stacker, [p.splits[s][0] for p in parts]) for s in splits}
+    return ({s: (labels[s], combined[s], ids[s]) for s in splits}, first.classes, stacker)
 
 
 def save(folder: Path, params, name: str, classes: Sequence[str], stacker) -> None:

@@ -1,6 +1,6 @@
 """The collection seen through a model's embeddings, and the model's confusions.
 
-Embeddings are the penultimate-layer vectors of :mod:`artstyle.features` (the input of
+Embeddings are the penultimate-layer vectors of :mod:`artstyle.embeddings` (the input of
 the final classification ``Dense``). The map is a 2-D t-SNE (van der Maaten & Hinton,
 2008; scikit-learn's, exact up to 1,000 points, Barnes-Hut beyond), after PCA to at most 50 dimensions, with the
 perplexity capped for small collections (:func:`adapted_perplexity`). Prototypes and

@@ -204,7 +204,7 @@ def grad_cam(gmodel: GradCamModel, images: np.ndarray, class_index: np.ndarray |
         The class probabilities.
     head : ndarray of shape (n, d), float32
         The input of the final ``Dense`` layer (the embedding of
-        :func:`artstyle.features.embedding_model`) when ``gmodel.kernel`` is set,
+        :func:`artstyle.embeddings.embedding_model`) when ``gmodel.kernel`` is set,
         otherwise the model's output.
     """
     import tensorflow as tf

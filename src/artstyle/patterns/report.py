@@ -100,10 +100,10 @@ def load_collection(prepared_dir: str | Path) -> Collection:
 
 def embed(gm: gradcam.GradCamModel, model, x: np.ndarray) -> np.ndarray:
     """Embeddings ``(n, d)`` of images ``x`` (float, input size): the input of the final
-    ``Dense`` layer, as :func:`artstyle.features.embedding_model` defines them."""
+    ``Dense`` layer, as :func:`artstyle.embeddings.embedding_model` defines them."""
     if gm.kernel is not None:   # the Grad-CAM model already ends there
         return gradcam.head_outputs(gm, x)
-    from artstyle.features import extract_embeddings
+    from artstyle.embeddings import extract_embeddings
 
     return extract_embeddings(model, x, progress=False)
 
