@@ -582,3 +582,23 @@ def test_the_line_starts_jobs_in_order_and_says_the_wait():
     line.leave("a")
     assert line.try_start("b", timeout=0)
     line.leave("b")
+
+
+def test_the_fast_engine_hook_shows_a_first_result_before_the_line(monkeypatch, tmp_path):
+    from artstyle import serve
+
+    def fast(content, style, side):
+        assert side == 128
+        return np.full((64, 96, 3), 7, np.uint8)
+
+    monkeypatch.setattr(serve, "FAST_ENGINE", fast)
+    repainter = serve.Repainter(serve.Pipeline(params=ServeParams()), tmp_path)
+    request = serve.RepaintRequest(None, None, 128, 10, "vgg19", 1.0)
+    updates = repainter.run(request, np.zeros((200, 300, 3), np.uint8),
+                            np.zeros((50, 50, 3), np.uint8), None)
+    first = next(updates)
+    before, after = first.before_after
+    assert after.shape == before.shape == (64, 96, 3) and "first result" in first.status
+    updates.close()  # cancelled after the first result: nothing left in the line
+    repainter.line.enter("next", 1.0)
+    assert repainter.line.try_start("next", timeout=0)

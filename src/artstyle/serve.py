@@ -582,13 +582,13 @@ class JobLine:
 # --------------------------------------------------------------------------- re-paint
 
 
-#: HOOK for the feed-forward engine (issue 28): a function ``(content_rgb, style_rgb) ->
-#: (H, W, 3) uint8`` (e.g. ``artstyle.nst.feedforward.stylize_fast``), set when that
-#: engine is merged. When set, the Re-paint tab shows its result at once, and the Gatys
-#: optimisation ("Refine") then continues from it (TODO when wiring: pass it as the start
-#: image of :func:`artstyle.nst.stylize` once the engine offers one; until then the
-#: optimisation starts as ``stylize.init`` says).
-FAST_ENGINE: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+#: HOOK for the feed-forward engine (issue 28), set when that engine is merged: a function
+#: ``(content_rgb, style_rgb, max_side) -> (h, w, 3) uint8``, e.g.
+#: ``lambda c, s, side: artstyle.nst.feedforward.stylize_fast(c, s, max_side=side)``.
+#: When set, a re-paint shows its result at once (before waiting in line), and the Gatys
+#: optimisation then refines it (TODO when wiring: start it from that image, e.g. the
+#: engine's ``init: fast`` in the transfer settings, instead of ``stylize.init``).
+FAST_ENGINE: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
 
 
 @dataclass
@@ -705,6 +705,11 @@ class Repainter:
         pipeline = self.pipeline
         job = job or uuid.uuid4().hex[:8]
         estimate = self.estimate(request, content.shape[:2])
+        if FAST_ENGINE is not None and job != "measure":  # see the hook's comment
+            fast = FAST_ENGINE(content, style, int(request.side))
+            yield Update("A first result (feed-forward, one pass); refining it with the "
+                         "optimisation...", before_after=(_photo_at(content, fast.shape[1],
+                                                                    fast.shape[0]), fast))
         self.line.enter(job, estimate)
         events: queue.Queue = queue.Queue()
         stop = threading.Event()
@@ -726,10 +731,6 @@ class Repainter:
             except (ArtstyleError, FileNotFoundError, ValueError) as err:
                 yield Update(f"**{err}**")
                 return
-            if FAST_ENGINE is not None:  # see the hook's comment
-                fast = FAST_ENGINE(content, style)
-                yield Update("A first result (feed-forward); refining it...",
-                             before_after=(_fit(content, request.side), fast))
 
             def on_evaluation(record: dict) -> bool:
                 events.put(("evaluation", record))
