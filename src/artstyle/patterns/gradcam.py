@@ -23,7 +23,7 @@ gradient tape (the softmax saturates for confident predictions).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -60,6 +60,9 @@ class GradCamModel:
     layer: str
     kernel: Any = None
     bias: Any = None
+    # The traced Grad-CAM step, made once per model: a new tf.function per call would
+    # trace again on every image (slow, and TensorFlow warns of retracing).
+    _steps: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def last_conv_path(model: Any) -> list[str]:
@@ -206,6 +209,30 @@ def grad_cam(gmodel: GradCamModel, images: np.ndarray, class_index: np.ndarray |
     """
     import tensorflow as tf
 
+    _step = gmodel._steps.get("grad_cam")
+    if _step is None:
+        _step = gmodel._steps.setdefault("grad_cam", _grad_cam_step(gmodel))
+
+    wanted_all = (np.full(len(images), -1, np.int64) if class_index is None
+                  else np.asarray(class_index, np.int64))
+    maps, probas, heads = [], [], []
+    for start in range(0, len(images), batch_size):
+        cam, proba, head = _step(tf.convert_to_tensor(images[start:start + batch_size], tf.float32),
+                                 tf.convert_to_tensor(wanted_all[start:start + batch_size]))
+        cam = cam.numpy()
+        peak = cam.max(axis=(1, 2), keepdims=True)
+        maps.append(np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0))
+        probas.append(proba.numpy())
+        heads.append(head.numpy())
+    return (np.concatenate(maps).astype(np.float32),
+            np.concatenate(probas).astype(np.float32),
+            np.concatenate(heads).astype(np.float32))
+
+
+def _grad_cam_step(gmodel: GradCamModel):
+    """The traced step of :func:`grad_cam` (any batch and image size)."""
+    import tensorflow as tf
+
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32),
                                   tf.TensorSpec((None,), tf.int64)], reduce_retracing=True)
     def _step(x, wanted):
@@ -222,20 +249,7 @@ def grad_cam(gmodel: GradCamModel, images: np.ndarray, class_index: np.ndarray |
         proba = tf.nn.softmax(scores) if gmodel.kernel is not None else scores
         return cam, proba, head
 
-    wanted_all = (np.full(len(images), -1, np.int64) if class_index is None
-                  else np.asarray(class_index, np.int64))
-    maps, probas, heads = [], [], []
-    for start in range(0, len(images), batch_size):
-        cam, proba, head = _step(tf.convert_to_tensor(images[start:start + batch_size], tf.float32),
-                           tf.convert_to_tensor(wanted_all[start:start + batch_size]))
-        cam = cam.numpy()
-        peak = cam.max(axis=(1, 2), keepdims=True)
-        maps.append(np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0))
-        probas.append(proba.numpy())
-        heads.append(head.numpy())
-    return (np.concatenate(maps).astype(np.float32),
-            np.concatenate(probas).astype(np.float32),
-            np.concatenate(heads).astype(np.float32))
+    return _step
 
 
 def head_outputs(gmodel: GradCamModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
