@@ -522,11 +522,11 @@ def test_the_heat_map_covers_the_painting_without_the_padding():
 
 def test_a_classifier_without_a_network_gives_no_heat_map():
     from artstyle.members.base import TrainedClassifier
-    from artstyle.serve import Pipeline, classify_image
+    from artstyle.serve import PageState, classify_image
 
     clf = TrainedClassifier("xgb", "xgboost", ["A", "B", "C"], 32, 32,
                             lambda squares: np.tile([[0.2, 0.5, 0.3]], (len(squares), 1)))
-    pipeline = Pipeline(params=ServeParams(), model="xgb", classifier=clf)
+    pipeline = PageState(params=ServeParams(), model="xgb", classifier=clf)
     top, heat, text = classify_image(pipeline, np.zeros((40, 60, 3), np.uint8))
     assert list(top) == ["B", "C", "A"] and heat is None and "Most likely **B**" in text
     assert pipeline.judge(np.zeros((40, 60, 3), np.uint8)) == "B"
@@ -592,7 +592,7 @@ def test_the_fast_engine_hook_shows_a_first_result_before_the_line(monkeypatch, 
         return np.full((64, 96, 3), 7, np.uint8)
 
     monkeypatch.setattr(serve, "FAST_ENGINE", fast)
-    repainter = serve.Repainter(serve.Pipeline(params=ServeParams()), tmp_path)
+    repainter = serve.Repainter(serve.PageState(params=ServeParams()), tmp_path)
     request = serve.RepaintRequest(None, None, 128, 10, "vgg19", 1.0)
     updates = repainter.run(request, np.zeros((200, 300, 3), np.uint8),
                             np.zeros((50, 50, 3), np.uint8), None)

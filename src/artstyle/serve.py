@@ -240,7 +240,7 @@ def _payload_path(value) -> str | None:
 
 
 @dataclass
-class Pipeline:
+class PageState:
     """What the page uses from the pipeline's outputs, loaded once and shared by users.
 
     Attributes
@@ -275,7 +275,7 @@ class Pipeline:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, params: ServeParams) -> Pipeline:
+    def load(cls, params: ServeParams) -> PageState:
         """Load the classifier and read what exists; never raises for a missing output."""
         from artstyle.config import load_params
         from artstyle.data.dataset import dataset_notice
@@ -433,7 +433,7 @@ def heat_over_painting(rgb: np.ndarray, heat_square: np.ndarray, *, side: int = 
     return overlay(shown, np.clip(np.asarray(heat), 0.0, 1.0))
 
 
-def classify_image(pipeline: Pipeline, rgb: np.ndarray):
+def classify_image(pipeline: PageState, rgb: np.ndarray):
     """Movements, the heat map over the painting and one line of text.
 
     Returns
@@ -452,7 +452,7 @@ def classify_image(pipeline: Pipeline, rgb: np.ndarray):
     return {m: q for m, q in seen.top}, heat_over_painting(rgb, seen.heat), text
 
 
-def _missing_text(pipeline: Pipeline) -> str:
+def _missing_text(pipeline: PageState) -> str:
     return "**Missing:** " + "; ".join(pipeline.missing) + "."
 
 
@@ -616,7 +616,7 @@ class Update:
 class Repainter:
     """Runs re-paint jobs one after another (:class:`JobLine`), learning their speed."""
 
-    def __init__(self, pipeline: Pipeline, workdir: Path):
+    def __init__(self, pipeline: PageState, workdir: Path):
         self.pipeline = pipeline
         self.workdir = workdir
         self.line = JobLine(pipeline.params.concurrent_jobs)
@@ -835,7 +835,7 @@ def _notice_lines(notice: str) -> tuple[str, str]:
     return (short if len(short) <= 100 else short[:99] + "…").rstrip("."), notice
 
 
-def example_files(pipeline: Pipeline, repainter: Repainter, workdir: Path
+def example_files(pipeline: PageState, repainter: Repainter, workdir: Path
                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The examples as PNGs the server encoded: (label, path) of photos and paintings."""
     from artstyle.images import load_image_source
@@ -859,7 +859,7 @@ def example_files(pipeline: Pipeline, repainter: Repainter, workdir: Path
     return photos, paintings
 
 
-def build_page(pipeline: Pipeline, workdir: Path, repainter: Repainter | None = None):
+def build_page(pipeline: PageState, workdir: Path, repainter: Repainter | None = None):
     """The Gradio page (``gr.Blocks``) of :func:`run_server`, queue configured."""
     import gradio as gr
 
@@ -978,7 +978,7 @@ def build_page(pipeline: Pipeline, workdir: Path, repainter: Repainter | None = 
                     side = gr.Slider(*prm.side_range, value=prm.side, step=32,
                                      label="Output size (longest side, px)", elem_id="side")
                     evaluations = gr.Slider(*prm.evaluations_range, value=prm.evaluations,
-                                            step=10, label="Iterations (loss evaluations)",
+                                            step=10, label="Evaluations (loss and gradient)",
                                             elem_id="evaluations")
                     with gr.Accordion("More settings", open=False):
                         backbone = gr.Dropdown(pipeline.backbones, value=pipeline.backbones[0],
@@ -1105,7 +1105,7 @@ def run_server(params: ServeParams = ServeParams(), *, block: bool = True):
     try:
         from starlette.middleware import Middleware
 
-        pipeline = Pipeline.load(params)
+        pipeline = PageState.load(params)
         repainter = Repainter(pipeline, workdir)
         page = build_page(pipeline, workdir, repainter)
         # No allowed_paths: Gradio then serves only its own folder (uploads, results),
