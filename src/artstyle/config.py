@@ -162,10 +162,26 @@ class GridParams(_Strict):
 
 
 class TrainParams(_Strict):
-    """Settings shared by every ``train`` stage."""
+    """Settings shared by every ``train`` stage (and by ``evaluate`` and ``features``).
+
+    ``repeatable`` (default true): TensorFlow runs as on any x86-64 CPU (oneDNN limited to
+    AVX2, ``threads`` intra-op threads, one inter-op thread, op determinism; see
+    :mod:`artstyle.determinism`), so the same params give the same weights on every
+    machine. ``false``: the machine's best instruction set and ``threads`` (0 = all cores).
+    """
 
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
-    threads: Annotated[int, Field(ge=0)] = 0
+    threads: Annotated[int, Field(ge=0)] = 2
+    repeatable: bool = True
+
+    @model_validator(mode="after")
+    def _repeatable_needs_fixed_threads(self) -> "TrainParams":
+        # The thread count splits TensorFlow's sums: "all cores" differs between machines.
+        if self.repeatable and self.threads == 0:
+            raise ValueError("train.threads: 0 (all cores) depends on the machine; with "
+                             "train.repeatable: true set a fixed number such as 2, or set "
+                             "repeatable: false")
+        return self
 
 
 class PretrainedParams(_Strict):
