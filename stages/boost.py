@@ -1,8 +1,9 @@
 """Stage boost: XGBoost on one model's embeddings, evaluated like every other model.
 
 ``python stages/boost.py <source model>`` writes ``models/xgb_<source>/model.json``,
-``reports/train/xgb_<source>/metrics.json`` (device that ran, best iteration, fit
-seconds) and ``reports/eval/xgb_<source>/`` (same metrics and plots as the CNNs).
+``reports/train/xgb_<source>/metrics.json`` (the device param, the device it resolved to
+and the device that ran, best iteration, fit seconds) and ``reports/eval/xgb_<source>/``
+(same metrics and plots as the CNNs).
 """
 
 from _common import run
@@ -38,7 +39,11 @@ def main(params, argv):
     m = write_evaluation(paths.eval_report(name), name, classes, results,
                          notice=dataset_notice(paths.PREPARED))
     write_json(paths.train_report(name) / "metrics.json", {
+        # The device is a choice with its own digits (hist on a GPU sums in another order):
+        # the param, what it resolved to and what ran (XGBoost falls back to the CPU).
         "device": info["device"], "ran_on_gpu": int(info["device"].startswith("cuda")),
+        "device_param": b.device, "device_requested": info["device_requested"],
+        "tree_method": info["tree_method"],
         "best_iteration": info["best_iteration"],
         "best_epoch": info["best_iteration"] + 1, "epochs_run": info.get("n_rounds"),
         "train_seconds": info["fit_seconds"], "train_images": len(y_train),

@@ -20,6 +20,7 @@ from conftest import REPO_ROOT
 
 from artstyle import determinism
 from artstyle.config import ParamsError, parse_params
+from artstyle.tolerance import TOLERANCE, compare_metrics
 
 RAW = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 _TF_VARS = ("ONEDNN_MAX_CPU_ISA", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
@@ -119,3 +120,36 @@ def test_determinism_imports_no_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True,
                    env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")})
 
+
+
+# --------------------------------------------------------------------------- tolerances
+
+def test_tolerances_exact_and_loose():
+    committed = {"validation": {"accuracy": 0.875, "macro_f1": 0.87, "n": 40},
+                 "test": {"accuracy": 0.90, "macro_f1": 0.9}}
+    same = compare_metrics("m", copy.deepcopy(committed), committed)
+    assert len(same) == 4 and all(r.within and r.tolerance == 0.0 for r in same)
+    run = copy.deepcopy(committed)
+    run["validation"]["accuracy"] = 0.825          # 2 of 40 images: noise without repeatable
+    run["test"]["accuracy"] = 0.78                 # 6 of 50 images: more than noise
+    exact = {(r.split, r.metric): r.within for r in compare_metrics("m", run, committed)}
+    assert exact == {("validation", "accuracy"): False, ("validation", "macro_f1"): True,
+                     ("test", "accuracy"): False, ("test", "macro_f1"): True}
+    loose = {(r.split, r.metric): r.within
+             for r in compare_metrics("m", run, committed, TOLERANCE)}
+    assert loose[("validation", "accuracy")] and not loose[("test", "accuracy")]
+    del run["test"]["macro_f1"]                    # a metric gone is never "the same"
+    assert not [r for r in compare_metrics("m", run, committed, TOLERANCE)
+                if r.metric == "macro_f1" and r.split == "test"][0].within
+
+
+def test_check_reproduced_against_the_committed_reports(tmp_path):
+    # The committed reports compared with themselves: every model the same, exit 0.
+    res = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "check_reproduced.py")],
+                         cwd=REPO_ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "reports/eval"], cwd=REPO_ROOT,
+                           capture_output=True, text=True).stdout
+    if dirty.strip() or not (REPO_ROOT / "reports" / "eval").is_dir():
+        pytest.skip("reports/eval differs from HEAD in this checkout")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "DIFFERENT" not in res.stdout and "models within tolerance (exact) of HEAD" in res.stdout
