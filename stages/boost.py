@@ -32,7 +32,7 @@ def main(params, argv):
     check_training_classes(y_train, classes)
     model, info = fit_booster(X_train, y_train, X_val, y_val, n_classes=len(classes), params=b,
                               device=select_device(b.device), seed=params.base.seed,
-                              classes=classes)
+                              n_jobs=b.threads, classes=classes)
     save_booster(model, paths.booster_file(name))
     results = {split: (feats.splits[split][1], model.predict_proba(feats.splits[split][0]))
                for split in ("validation", "test")}
@@ -43,7 +43,7 @@ def main(params, argv):
         # the param, what it resolved to and what ran (XGBoost falls back to the CPU).
         "device": info["device"], "ran_on_gpu": int(info["device"].startswith("cuda")),
         "device_param": b.device, "device_requested": info["device_requested"],
-        "tree_method": info["tree_method"],
+        "tree_method": info["tree_method"], "threads": b.threads or 0,
         "best_iteration": info["best_iteration"],
         "best_epoch": info["best_iteration"] + 1, "epochs_run": info.get("n_rounds"),
         "train_seconds": info["fit_seconds"], "train_images": len(y_train),

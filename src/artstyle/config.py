@@ -220,9 +220,15 @@ class BoosterParams(_Strict):
 
 
 class BoostParams(BoosterParams):
-    """Stages ``features`` and ``boost``: XGBoost on the embeddings of ``sources``."""
+    """Stages ``features`` and ``boost``: XGBoost on the embeddings of ``sources``.
+
+    ``threads``: XGBoost's CPU threads, a fixed number (one thread sums the histograms in
+    another order than two or more, so "all cores" would differ on a one-core machine);
+    ``None`` = all cores.
+    """
 
     sources: list[str] = []
+    threads: PositiveInt | None = 2
 
 
 #: VGG19 layers whose mean and standard deviation describe a painting by default.
