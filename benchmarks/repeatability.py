@@ -2,7 +2,9 @@
 
 Trains one zoo model of ``params.yaml`` on ``data/prepared`` (run ``dvc repro prepare``
 first) for a fixed number of epochs (early stopping off) in a fresh process per setting,
-and prints seconds, images per second and the SHA-256 of the final weights:
+and prints wall seconds, CPU seconds of the training process (user + system, including
+importing TensorFlow; less sensitive than wall time to other jobs on a shared machine),
+images per second and the SHA-256 of the final weights:
 
 * ``machine, all cores``: ``repeatable: false, threads: 0`` (TensorFlow's defaults);
 * ``machine, N threads``: ``repeatable: false, threads: N``;
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -78,22 +81,26 @@ def main() -> int:
                 if line.startswith("model name")), "unknown CPU")
     print(f"{args.model}, {args.epochs} epochs, {cpu}, load average "
           f"{os.getloadavg()[0]:.1f} at start\n")
-    print("| setting | seconds | images/s | relative time | weights sha256 |")
-    print("|---|---|---|---|---|")
-    base = None
+    print("| setting | training s | images/s | relative | process CPU s | relative CPU | weights sha256 |")
+    print("|---|---|---|---|---|---|---|")
+    base = base_cpu = None
     env = {k: v for k, v in os.environ.items() if k not in (
         "ONEDNN_MAX_CPU_ISA", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
         "TF_DETERMINISTIC_OPS")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     for label, repeatable, threads in SETTINGS:
         threads = args.threads if threads is None else threads
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run([sys.executable, __file__, "--model", args.model, "--epochs",
                               str(args.epochs), "--worker", str(int(repeatable)), str(threads)],
                              env=env, capture_output=True, text=True, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         r = json.loads(out.strip().splitlines()[-1])
-        base = base or r["seconds"]
+        base, base_cpu = base or r["seconds"], base_cpu or cpu
         print(f"| {label.format(n=threads)} | {r['seconds']:.1f} | {r['images_per_second']:.0f} "
-              f"| {r['seconds'] / base:.2f} | `{r['sha256']}` |", flush=True)
+              f"| {r['seconds'] / base:.2f} | {cpu:.0f} | {cpu / base_cpu:.2f} "
+              f"| `{r['sha256']}` |", flush=True)
     return 0
 
 
