@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: repro test test-fast serve setup plots-diff clean-venv
+.PHONY: repro test test-fast serve setup plots-diff check-repro clean-venv
 
 repro: $(STAMP)
 	$(BIN)/dvc repro
@@ -33,6 +33,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Are the workspace's evaluation metrics the committed ones? make check-repro [REV=HEAD]
+# (exact; CHECK_ARGS=--loose for a run with train.repeatable: false or XGBoost on a GPU)
+check-repro: $(STAMP)
+	$(BIN)/python scripts/check_reproduced.py --rev $(REV) $(CHECK_ARGS)
 
 # Every plot, workspace against a revision (`dvc plots diff`), as HTML:
 # make plots-diff REV=HEAD~1. (The `compare` stage is another thing: reports/models.md.)

@@ -12,6 +12,10 @@ from _common import run
 
 
 def main(params, argv):
+    from artstyle.determinism import configure
+
+    # Before TensorFlow starts: the same outputs on any x86-64 CPU (train.repeatable).
+    configure(params.train.repeatable, params.train.threads)
     from artstyle.members import neural
     from artstyle.members.evaluate import evaluate_member
 

@@ -4,6 +4,10 @@ from _common import run
 
 
 def main(params, argv):
+    from artstyle.determinism import configure
+
+    # Before TensorFlow starts: the same outputs on any x86-64 CPU (train.repeatable).
+    configure(params.train.repeatable, params.train.threads)
     from artstyle import paths
     from artstyle.data.dataset import load_split, make_dataset
     from artstyle.embeddings import extract_embeddings

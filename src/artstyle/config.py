@@ -203,10 +203,26 @@ class GridParams(_Strict):
 
 
 class TrainParams(_Strict):
-    """Settings shared by every ``train`` stage."""
+    """Settings shared by every ``train`` stage (and by ``evaluate`` and ``features``).
+
+    ``repeatable`` (default true): TensorFlow runs as on any x86-64 CPU (oneDNN limited to
+    AVX2, ``threads`` intra-op threads, one inter-op thread, op determinism; see
+    :mod:`artstyle.determinism`), so the same params give the same weights on every
+    machine. ``false``: the machine's best instruction set and ``threads`` (0 = all cores).
+    """
 
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
-    threads: Annotated[int, Field(ge=0)] = 0
+    threads: Annotated[int, Field(ge=0)] = 2
+    repeatable: bool = True
+
+    @model_validator(mode="after")
+    def _repeatable_needs_fixed_threads(self) -> "TrainParams":
+        # The thread count splits TensorFlow's sums: "all cores" differs between machines.
+        if self.repeatable and self.threads == 0:
+            raise ValueError("train.threads: 0 (all cores) depends on the machine; with "
+                             "train.repeatable: true set a fixed number such as 2, or set "
+                             "repeatable: false")
+        return self
 
 
 class PretrainedParams(_Strict):
@@ -245,9 +261,15 @@ class BoosterParams(_Strict):
 
 
 class BoostParams(BoosterParams):
-    """Stages ``features`` and ``boost``: XGBoost on the embeddings of ``sources``."""
+    """Stages ``features`` and ``boost``: XGBoost on the embeddings of ``sources``.
+
+    ``threads``: XGBoost's CPU threads, a fixed number (one thread sums the histograms in
+    another order than two or more, so "all cores" would differ on a one-core machine);
+    ``None`` = all cores.
+    """
 
     sources: list[str] = []
+    threads: PositiveInt | None = 2
 
 
 #: VGG19 layers whose mean and standard deviation describe a painting by default.

@@ -19,6 +19,7 @@ import numpy as np
 
 from artstyle.config import ModelSpec
 from artstyle.data.dataset import Split, make_dataset, undersample
+from artstyle.determinism import setting as cpu_setting
 from artstyle.distribute import scale_batch_and_lr
 from artstyle.io import atomic_dir, write_json
 
@@ -37,15 +38,6 @@ class TrainResult:
     images_per_second: float
     parameters: int
     train_images: int
-
-
-def configure_threads(threads: int) -> None:
-    """Limit TensorFlow's CPU thread pools (0 = TensorFlow's default, all cores)."""
-    import tensorflow as tf
-
-    if threads > 0:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
 
 
 def _optimizer(name: str, lr: float):
@@ -249,6 +241,8 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
         )
         for key, value in vars(result).items():
             live.summary[key] = value
+        # The TensorFlow CPU setting the weights were made under (a choice, not the machine).
+        live.summary["cpu"] = cpu_setting()
         best_path.unlink()
         model.save(tmp_out / "model.keras")
         write_json(tmp_out / "spec.json", spec.model_dump())
@@ -260,4 +254,4 @@ def train_model(spec: ModelSpec, train: Split, validation: Split, classes: list[
     return result
 
 
-__all__ = ["TrainResult", "class_weights", "configure_threads", "train_model"]
+__all__ = ["TrainResult", "class_weights", "train_model"]
