@@ -5,6 +5,10 @@ from _common import run
 
 
 def main(params, argv):  # argv: none
+    from artstyle.determinism import configure
+
+    # Before TensorFlow starts: the same outputs on any x86-64 CPU (train.repeatable).
+    configure(params.train.repeatable, params.train.threads)
     from artstyle import paths
     from artstyle.data.dataset import dataset_notice
     from artstyle.members import neural
