@@ -1,4 +1,4 @@
-"""Stage stylize: Gatys style transfer over params' contents x styles x backbones, judged."""
+"""Stage stylize: Gatys and feed-forward style transfer over contents x styles, judged alike."""
 
 from _common import run
 
@@ -10,7 +10,7 @@ def main(params, argv):
 
     repeatable_threads()  # the same params and seed give the same bytes
     table = run_stylize_stage(params)
-    rates = table.groupby("backbone")["style_hit"].mean().round(3).to_dict()
+    rates = table.groupby("engine")["style_hit"].mean().round(3).to_dict()
     return f"{len(table)} outputs, style-hit rate {rates}; wrote {paths.STYLIZED}, {paths.STYLIZE_REPORT}"
 
 

@@ -5,6 +5,7 @@ Examples
 ::
 
     artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
+    artstyle stylize photo.jpg starry-night.jpg -o out.png --method fast --max-side 1024
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
     artstyle stylize photo.jpg style.png -o out.png --preserve-colors --seed 7
     artstyle stylize photo.jpg style.png -o out.png --mask sky.png
@@ -62,11 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="artstyle", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("stylize", help="re-paint CONTENT in the style of STYLE (Gatys et al.)")
+    s = sub.add_parser("stylize", help="re-paint CONTENT in the style of STYLE (Gatys et al., "
+                                       "or the feed-forward network of Ghiasi et al.)")
     s.add_argument("content", help="content image (photo); 'sklearn:china.jpg' for the bundled one")
     s.add_argument("style", nargs="+",
                    help="style image(s) (paintings); several are blended (--blend-weights)")
     s.add_argument("-o", "--output", required=True, help="output image (PNG/JPEG)")
+    s.add_argument("--method", choices=["gatys", "fast"], default="gatys",
+                   help="gatys (default): optimise the pixels (minutes); "
+                        "fast: one pass of the feed-forward network (about a second, "
+                        "needs `dvc repro pretrained_feedforward`)")
+    s.add_argument("--strength", type=float, default=None,
+                   help="fast: style strength in [0, 1] (0 = the photo's own style vector, "
+                        "1 = the painting's; default 1)")
     s.add_argument("--backbone", default="vgg19", help="'vgg19' or 'own:<model>' (default vgg19)")
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
     s.add_argument("--max-evaluations", type=int, default=None,
@@ -106,8 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tv-weight", type=float, default=None)
     s.add_argument("--panel", help="also write a content | style | result panel PNG here")
     s.add_argument("--weights", help="VGG19 no-top weights (default models/pretrained/...)")
-    s.add_argument("--params", default="params.yaml",
-                   help="defaults come from this params file's `stylize` group when it exists")
+    s.add_argument("--params", default=None, metavar="PARAMS_YAML",
+                   help="take the defaults from this params file's `stylize` group (e.g. "
+                        "params.yaml, the pipeline's stage settings); default: the schema's "
+                        "command defaults (artstyle.config.TransferParams: 512 px, 150 "
+                        "evaluations, compute dtype auto), whatever folder it runs in")
 
     c = sub.add_parser("classify", help="print the most likely art movements of each image")
     c.add_argument("images", nargs="+", metavar="IMAGE",
@@ -307,10 +319,7 @@ def check_writable_image_path(path: str) -> None:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from artstyle.nst.optimise import repeatable_threads
     from artstyle.stylize import stylize_files
-
-    repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
     for path in (args.output, args.panel):
         if path:
@@ -318,6 +327,7 @@ def _stylize(args: argparse.Namespace) -> int:
     out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
                         params_file=args.params, weights=args.weights, panel=args.panel,
                         blend_weights=args.blend_weights, seed=args.seed, mask=args.mask,
+                        method=args.method, strength=args.strength,
                         overrides={"max_side": args.max_side,
                                    "max_evaluations": args.max_evaluations,
                                    "scales": _scales(args.scales),
@@ -330,6 +340,11 @@ def _stylize(args: argparse.Namespace) -> int:
                                    "style_weight": args.style_weight,
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})
+    if out["method"] == "fast":
+        print(f"wrote {args.output} ({out['width']}x{out['height']} px, feed-forward, "
+              f"{out['seconds']:.2f} s after {out['load_seconds']:.2f} s loading)"
+              + (f" and the panel {args.panel}" if args.panel else ""))
+        return 0
     print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['evaluations']} "
           f"evaluations, {out['seconds']:.1f} s, seed {out['seed']}, peak memory "
           f"{out['peak_memory_mb']:.0f} MB)" + (f" and the panel {args.panel}" if args.panel else ""))

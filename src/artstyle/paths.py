@@ -26,6 +26,8 @@ VGG19_WEIGHTS = PRETRAINED / "vgg19_notop.weights.h5"
 PRETRAINED_EFFICIENTNET = MODELS / "pretrained_efficientnet"
 #: ``artstyle.models.efficientnet_lite.WEIGHTS_FILENAME`` in that folder.
 EFFICIENTNET_WEIGHTS = PRETRAINED_EFFICIENTNET / "efficientnet_lite0.weights.h5"
+#: Stage pretrained_feedforward: the two ONNX networks of :mod:`artstyle.nst.feedforward`.
+PRETRAINED_FEEDFORWARD = MODELS / "pretrained_feedforward"
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data"

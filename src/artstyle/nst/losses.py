@@ -264,3 +264,51 @@ class StyleTransferLoss:
         s = self.style_weight / len(s_feats) * s
         tv = self.tv_weight * total_variation_loss(image01)
         return {"total": c + s + tv, "content": c, "style": s, "tv": tv}
+
+
+def loss_terms(extractor: Any, image: np.ndarray, content: np.ndarray,
+               style: np.ndarray | Sequence[np.ndarray], weights: LossWeights = LossWeights(),
+               blend_weights: Sequence[float] | None = None,
+               compute_dtype: str = "float32") -> dict[str, float]:
+    """The weighted Gatys loss terms of a finished image, whatever engine made it.
+
+    The content and style images are brought to the image's working size as
+    :func:`artstyle.nst.optimise.stylize` does (:func:`artstyle.nst.inputs.prepare_images`),
+    so a Gatys result scores what its optimisation reached and a feed-forward result is
+    judged on the same scale.
+
+    Parameters
+    ----------
+    extractor : artstyle.nst.FeatureExtractor
+        E.g. VGG19 with the ``stylize.vgg19`` layers (the stage's common referee).
+    image, content : numpy.ndarray, (H, W, 3) uint8 RGB
+        The result and the photo (any size: resized to the result's).
+    style : (h, w, 3) uint8 array or a list of them (blended with ``blend_weights``)
+    weights : artstyle.config.LossWeights
+    blend_weights : sequence of float or None
+    compute_dtype : str
+        As :class:`StyleTransferLoss`.
+
+    Returns
+    -------
+    dict
+        ``total``, ``content``, ``style``, ``tv`` as Python floats.
+    """
+    import tensorflow as tf
+
+    from artstyle.nst.inputs import prepare_images
+
+    image = as_rgb_uint8(image, what="result image")
+    h, w = image.shape[:2]
+    styles = [style] if isinstance(style, np.ndarray) else list(style)
+    pairs = [prepare_images(content, s, max_side=max(h, w), min_side=extractor.min_side)
+             for s in styles]
+    content_w = pairs[0][0]
+    if content_w.shape[:2] != (h, w):
+        from artstyle.images import resize_image
+
+        content_w = resize_image(content_w, h, w)
+    loss = StyleTransferLoss(extractor, content_w, [p[1] for p in pairs], weights,
+                             blend_weights=blend_weights, compute_dtype=compute_dtype)
+    terms = loss(tf.constant(image[None].astype(np.float32) / 255.0))
+    return {k: float(v) for k, v in terms.items()}

@@ -537,7 +537,8 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         previous result upsampled, bicubic; ``[]`` = one scale), ``init``
         (``"colour_matched"``: the photo re-coloured to the painting's colour mean and
         covariance, :func:`artstyle.nst.inputs.match_colour`; ``"content"``: the photo,
-        the tutorial's start; ``"noise"``: uniform noise from ``seed``) and
+        the tutorial's start; ``"noise"``: uniform noise from ``seed``; ``"fast"``: the
+        feed-forward engine's result, :func:`artstyle.nst.feedforward.stylize_fast`) and
         ``fourier_exponent`` (L-BFGS: optimise the change to the start image as Fourier
         coefficients with gains ``(f / f_max) ** -p``,
         :func:`artstyle.nst.fourier.fourier_scale`; 0 = the pixels, box-bounded),
@@ -633,6 +634,11 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
                 elif init == "colour_matched":
                     image01 = match_colour(content_w, styles_w[0] if len(styles_w) == 1 else styles_w,
                                            weights=blend)[None]
+                elif init == "fast":
+                    from artstyle.nst.feedforward import stylize_fast
+
+                    image01 = (stylize_fast(content_w, styles, weights=blend)
+                               .astype(np.float32) / 255.0)[None]
                 else:
                     image01 = np.random.default_rng(seed).uniform(0, 1, (1, h, w, 3)).astype(np.float32)
             else:
