@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from artstyle import paths
-from artstyle.config import METHODS, BackboneParams, ParamsError, StylizeParams, TransferParams
+from artstyle.config import (
+    METHODS,
+    BackboneParams,
+    ParamsError,
+    StylizeParams,
+    TransferParams,
+)
 from artstyle.errors import ArtstyleError
 from artstyle.images import (
     SKLEARN_PREFIX,
@@ -567,18 +573,20 @@ def stage_summary(table, per_engine: dict, judge: str, notice: str | None) -> st
                              values=["style_hit", "ssim", "vgg19_style_loss"], sort=False)
     side.columns = [f"{engine} {what}" for what, engine in side.columns]
     side = side[sorted(side.columns, key=lambda c: (c.split(" ")[0] != "fast", c))].reset_index()
-    lines = ["# Style transfer: Gatys and the feed-forward network side by side", ""] + (
-        [f"> **{notice}**", ""] if notice else []) + [
+    intro = (
         f"Judge: `{judge}`. Style hit: the judge's predicted movement of the output equals "
         "the style painting's movement. SSIM: output vs content image. VGG19 style loss: "
         "the Gram-matrix style term on the `stylize.vgg19` layers and weights, in float32, "
         "for every engine (lower = closer to the painting's textures). Engines: `vgg19` and "
         "`own:*` are Gatys' optimisation with that backbone; `fast` is the feed-forward "
         "network (Ghiasi et al. 2017). The first table averages the plain outputs (one "
-        "painting each); the second lists every output per engine (variant "
-        "`preserve_colors`: the photo's colours kept; `blend`: paintings blended, a hit "
-        "when the judge names either movement). Seconds: `metrics.json`.", "",
-        summary.reset_index(names="engine").to_markdown(index=False, floatfmt=".3f"), "",
-        side.to_markdown(index=False, floatfmt=".3f"), "",
-        table.drop(columns=["image"]).to_markdown(index=False, floatfmt=".3f"), ""]
+        "painting each); the second puts the engines side by side per output, the third "
+        "lists every output (variant `preserve_colors`: the photo's colours kept; `blend`: "
+        "paintings blended, a hit when the judge names either movement). Seconds: "
+        "`metrics.json`.")
+    lines = ["# Style transfer: Gatys and the feed-forward network side by side", "",
+             *([f"> **{notice}**", ""] if notice else []), intro, "",
+             summary.reset_index(names="engine").to_markdown(index=False, floatfmt=".3f"), "",
+             side.to_markdown(index=False, floatfmt=".3f"), "",
+             table.drop(columns=["image"]).to_markdown(index=False, floatfmt=".3f"), ""]
     return "\n".join(lines)

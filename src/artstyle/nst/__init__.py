@@ -43,7 +43,7 @@ import importlib
 #: that ``artstyle.nst.feedforward`` and ``artstyle.nst.inputs`` load without TensorFlow.
 _EXPORTS = {
     "FeatureExtractor": "extractor", "default_own_cnn_layers": "extractor",
-    "StyleTransferLoss": "losses", "content_loss": "losses", "gram_matrix": "losses",
+    "StyleTransferLoss": "losses", "content_loss": "losses", "gram_matrix": "gram",
     "style_loss": "losses", "total_variation_loss": "losses",
     "StyleTransferDiverged": "optimise", "StylizeResult": "optimise",
     "repeatable_threads": "optimise", "stylize": "optimise",
@@ -51,12 +51,19 @@ _EXPORTS = {
     "stylize_fast": "feedforward",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FeatureExtractor", "StyleTransferDiverged", "StyleTransferLoss", "StylizeResult",
+    "content_loss", "default_own_cnn_layers", "gram_matrix", "plot_losses",
+    "repeatable_threads", "save_panel", "ssim_to_content", "style_loss", "stylize",
+    "stylize_fast", "total_variation_loss",
+]
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"artstyle.nst.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        package = "artstyle" if module == "gram" else "artstyle.nst"
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'artstyle.nst' has no attribute {name!r}")

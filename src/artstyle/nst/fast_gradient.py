@@ -6,8 +6,8 @@ convolutions and max-pools (VGG19) as plain ``tf.nn`` ops whose input gradient i
 forward convolution with the flipped kernel (the transposed convolution, Dumoulin &
 Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285,
 section 4), cheaper on CPUs than TensorFlow's stock ``Conv2DBackpropInput``;
-:func:`fast_gram_matrix` gives the Gram matrix a one-product gradient. Values equal
-the plain definitions in :mod:`artstyle.nst.losses` within float32 rounding; measured
+:func:`artstyle.gram.fast_gram_matrix` gives the Gram matrix a one-product gradient.
+Values equal the plain definitions in :mod:`artstyle.nst.losses` within float32 rounding; measured
 speed-ups are in ``docs/benchmarks.md``.
 
 The chain can also run its convolutions in **bfloat16** (``compute_dtype``, Keras'
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from artstyle.nst.losses import feature_batch
+from artstyle.gram import fast_gram_matrix  # noqa: F401 (part of the speed machinery)
 
 logger = logging.getLogger(__name__)
 
@@ -70,43 +70,6 @@ def resolve_compute_dtype(compute_dtype: str) -> str:
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(f"compute_dtype must be 'auto', 'float32' or 'bfloat16'; got {compute_dtype!r}")
     return compute_dtype
-
-
-def fast_gram_matrix(features: Any) -> Any:
-    """:func:`artstyle.nst.losses.gram_matrix` with a hand-written gradient.
-
-    One matrix product ``F^T F / (H * W)`` forward and one backward,
-    ``dL/dF = F (dL/dG + dL/dG^T) / (H * W)``, where TensorFlow differentiates the
-    tutorial's ``tf.einsum("bijc,bijd->bcd", F, F)`` with two einsums and transposes.
-    The values equal :func:`~artstyle.nst.losses.gram_matrix`'s within float32 rounding.
-
-    Parameters
-    ----------
-    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
-
-    Returns
-    -------
-    tf.Tensor float32, shape (C, C) or (B, C, C).
-
-    Raises
-    ------
-    ValueError
-        ``features`` is not of rank 3 or 4.
-    """
-    import tensorflow as tf
-
-    f, positions, single = feature_batch(features)
-    shape = tf.shape(f)
-
-    @tf.custom_gradient
-    def gram(flat):  # (B, H*W, C) -> (B, C, C)
-        def grad(dg):
-            return tf.matmul(flat, dg + tf.linalg.matrix_transpose(dg)) / positions
-
-        return tf.matmul(flat, flat, transpose_a=True) / positions, grad
-
-    out = gram(tf.reshape(f, (shape[0], -1, shape[3])))
-    return out[0] if single else out
 
 
 class PlainConvChain:

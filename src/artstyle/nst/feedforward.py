@@ -212,9 +212,13 @@ def load_engine(model_dir: str | os.PathLike | None = None, *,
                 raise FeedForwardUnavailable(
                     f"{path}: sha256 {digest} differs from {recorded.get(name)} in {source} "
                     "(a changed or corrupt file); re-run `dvc repro pretrained_feedforward`")
+            from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+            unreadable = (ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
+                          ort_errors.NoSuchFile, ort_errors.RuntimeException, OSError)
             try:
                 sessions.append(_session(path, threads))
-            except Exception as e:   # onnxruntime raises its own Fail / InvalidGraph types
+            except unreadable as e:
                 first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
                 raise FeedForwardUnavailable(f"{path}: onnxruntime cannot load it "
                                              f"({type(e).__name__}: {first})") from None

@@ -563,7 +563,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     mask : numpy.ndarray or None
         Region mask, any size (:func:`artstyle.nst.inputs.style_mask`: white = style,
         black = the photo, grey in between): the image's Gram matrices are taken over the
-        white region only (:func:`artstyle.nst.losses.masked_gram_matrix`, Gatys et al.
+        white region only (:func:`artstyle.gram.masked_gram_matrix`, Gatys et al.
         2017), and the result is the stylised image inside the mask and the photo outside
         (:func:`artstyle.nst.inputs.composite`). None = the whole picture.
     on_divergence : ``"recover"`` or ``"raise"``
