@@ -237,3 +237,23 @@ def test_cli_fast_writes_the_picture_without_tensorflow(model_dir, tmp_path):
     with Image.open(tmp_path / "o.png") as im:
         assert im.size == (300, 200)
         assert im.text["artstyle:method"] == "fast"
+
+
+def test_the_stage_runs_every_engine_and_puts_them_side_by_side():
+    import pandas as pd
+
+    from artstyle.config import StylizeParams
+    from artstyle.stylize import stage_engines, stage_summary
+
+    assert stage_engines(StylizeParams()) == [("vgg19", "vgg19"), ("own:best_cnn", "own:best_cnn"),
+                                              ("fast", "")]
+    assert stage_engines(StylizeParams(methods=["fast"])) == [("fast", "")]
+    rows = [{"engine": e, "content": "china", "style": s, "variant": "plain", "style_hit": h,
+             "ssim": 0.5, "vgg19_style_loss": 1e8, "image": f"{e}/{s}.png"}
+            for e in ("vgg19", "fast") for s, h in (("a", 1), ("b", 0))]
+    table = pd.DataFrame(rows)
+    per_engine = {e: {"style_hit_rate": 0.5, "ssim": 0.5, "vgg19_style_loss": 1e8, "outputs": 2,
+                      "seconds": 1.0} for e in ("vgg19", "fast")}
+    text = stage_summary(table, per_engine, "vgg19_transfer", None)
+    assert "fast style_hit" in text and "vgg19 style_hit" in text
+    assert "seconds" not in text.split("Seconds:")[1].split("\n", 1)[1]   # no timings
