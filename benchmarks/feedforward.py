@@ -8,10 +8,11 @@ engines
     the judge's style hit (the judge's movement of the output equals its movement of the
     painting; the ``stylize.judge`` model, as the ``stylize`` stage judges) and SSIM to the
     photo. Feed-forward: every content x style pair of ``--contents`` x ``--styles``, each
-    run ``--repeats`` times after one warm-up (median). Gatys (the schema's command
-    defaults, :class:`artstyle.config.TransferParams`, in ``--compute-dtype``): one pair,
-    ``--gatys-evaluations`` evaluations, and the seconds of the default 150 evaluations
-    extrapolated from the seconds per evaluation (marked ``~``).
+    run ``--repeats`` times after one warm-up (median); each photo resized to the row's
+    side (enlarged if smaller). Gatys (the schema's command defaults,
+    :class:`artstyle.config.TransferParams`, at one full-size scale, in
+    ``--compute-dtype``): one pair, ``--gatys-evaluations`` evaluations, and the seconds of
+    the default 150 evaluations extrapolated from the seconds per evaluation (marked ``~``).
 init
     ``init: fast`` against today's default start (``colour_matched``) at ``--max-side``
     (512 px): L-BFGS on the TensorFlow tutorial's loss (``benchmarks/style_transfer.py``:
@@ -20,6 +21,9 @@ init
     ``docs/benchmarks.md``; ``--recipe-steps N`` runs the recipe instead). Reports
     evaluations and seconds to the target (the feed-forward pass counted in ``fast``'s
     seconds).
+network
+    The two networks alone (the transformer at each side, the style vector given; the
+    style predictor on one painting), wall-clock and process CPU seconds.
 dtype
     Gatys seconds per evaluation in float32 against bfloat16 on this CPU (what
     ``compute_dtype: auto`` decides from, :func:`artstyle.nst.fast_gradient.bfloat16_is_fast`).
@@ -29,6 +33,7 @@ Usage::
     PYTHONPATH=src .venv/bin/python benchmarks/feedforward.py --part engines
     PYTHONPATH=src .venv/bin/python benchmarks/feedforward.py --part init --target 5.888e6
     PYTHONPATH=src .venv/bin/python benchmarks/feedforward.py --part dtype --max-side 384
+    PYTHONPATH=src .venv/bin/python benchmarks/feedforward.py --part network --repeats 5
 
 Needs ``models/pretrained`` (VGG19), ``models/pretrained_feedforward`` and the judge
 (``models/vgg19_transfer``). Prints tables (and the CPU model and load average);
@@ -90,9 +95,19 @@ class Judge:
                             self.classes)[0]
 
 
+def at_side(image: np.ndarray, side: int) -> np.ndarray:
+    """The photo resized (Lanczos) so that its longest side is ``side`` px, enlarged if
+    need be: every engine works at exactly the size of the row."""
+    from artstyle.images import resize_image
+
+    h, w = image.shape[:2]
+    f = side / max(h, w)
+    return resize_image(image, max(1, round(h * f)), max(1, round(w * f)))
+
+
 def part_engines(args, judge: Judge) -> list[dict]:
     from artstyle.images import load_image_source
-    from artstyle.nst.feedforward import load_engine, stylize_fast, working_shape
+    from artstyle.nst.feedforward import load_engine, stylize_fast
     from artstyle.nst.outputs import ssim_to_content
 
     contents = {c: load_image_source(c) for c in args.contents}
@@ -105,17 +120,18 @@ def part_engines(args, judge: Judge) -> list[dict]:
     for side in args.sides:
         secs, hits, ssims = [], [], []
         for content in contents.values():
+            content = at_side(content, side)
             for s, style in styles.items():
-                stylize_fast(content, style, max_side=side, engine=engine)   # warm-up
+                stylize_fast(content, style, engine=engine)   # warm-up
                 times = []
                 for _ in range(args.repeats):
                     t = time.perf_counter()
-                    out = stylize_fast(content, style, max_side=side, engine=engine)
+                    out = stylize_fast(content, style, engine=engine)
                     times.append(time.perf_counter() - t)
                 secs.append(statistics.median(times))
                 hits.append(judge.movement(out) == style_movement[s])
                 ssims.append(ssim_to_content(out, content))
-        shape = working_shape(contents[args.contents[0]].shape, side)
+        shape = at_side(contents[args.contents[0]], side).shape
         rows.append({"engine": "fast", "side": side, "size": f"{shape[1]}x{shape[0]}",
                      "load_s": load_fast, "seconds": statistics.median(secs),
                      "seconds_max": max(secs), "style_hit": float(np.mean(hits)),
@@ -127,7 +143,6 @@ def part_engines(args, judge: Judge) -> list[dict]:
     from artstyle.nst.extractor import FeatureExtractor
     from artstyle.nst.optimise import stylize
 
-    content = contents[args.contents[0]]
     s0 = args.styles[min(1, len(args.styles) - 1)]
     layers = StylizeParams().vgg19
     defaults = TransferParams()
@@ -136,8 +151,9 @@ def part_engines(args, judge: Judge) -> list[dict]:
         extractor = FeatureExtractor.vgg19(REPO / "models" / "pretrained" / "vgg19_notop.weights.h5",
                                            content_layers=layers.content_layers,
                                            style_layers=layers.style_layers)
+        content = at_side(contents[args.contents[0]], side)
         settings = TransferParams(max_side=side, max_evaluations=args.gatys_evaluations,
-                                  compute_dtype=args.compute_dtype)
+                                  compute_dtype=args.compute_dtype, scales=[])
         load_gatys = time.perf_counter() - t0
         r = stylize(content, styles[s0], extractor=extractor, settings=settings, weights=layers)
         per_eval = r.seconds / max(r.evaluations, 1)
@@ -203,6 +219,41 @@ def part_init(args) -> dict:
     return out
 
 
+def part_network(args) -> list[dict]:
+    """The two networks alone: the transformer at each side (the style vector given) and
+    the style predictor, medians of ``--repeats`` calls after a warm-up, wall-clock and
+    process CPU seconds (CPU time is what a loaded machine cannot inflate)."""
+    from artstyle.images import load_image_source
+    from artstyle.nst.feedforward import load_engine
+
+    engine = load_engine(REPO / "models" / "pretrained_feedforward")
+    photo = load_image_source(args.contents[0])
+    painting = load_image_source(args.styles[0])
+
+    def timed(fn):
+        fn()
+        wall, cpu = [], []
+        for _ in range(args.repeats):
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+        return statistics.median(wall), statistics.median(cpu)
+
+    rows = []
+    vector = engine.style_vector(painting)
+    wall, cpu = timed(lambda: engine.style_vector(painting))
+    rows.append({"network": "style prediction (painting -> vector)",
+                 "size": f"{painting.shape[1]}x{painting.shape[0]} -> 256x256",
+                 "wall_s": wall, "cpu_s": cpu})
+    for side in args.sides:
+        content = at_side(photo, side)
+        wall, cpu = timed(lambda content=content: engine.render(content, vector))
+        rows.append({"network": "style transform", "size": f"{content.shape[1]}x{content.shape[0]}",
+                     "wall_s": wall, "cpu_s": cpu})
+    return rows
+
+
 def part_dtype(args) -> dict:
     """Gatys seconds per evaluation in float32 and bfloat16 (VGG19, L-BFGS, one scale at
     ``--max-side``), ``--dtype-evaluations`` each, alternated ``--repeats`` times (medians)."""
@@ -234,7 +285,8 @@ def part_dtype(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=["engines", "init", "both", "dtype"], default="engines")
+    p.add_argument("--part", choices=["engines", "init", "both", "dtype", "network"],
+                   default="engines")
     p.add_argument("--dtype-evaluations", type=int, default=8)
     p.add_argument("--sides", type=int, nargs="+", default=[256, 512, 1024])
     p.add_argument("--contents", nargs="+", default=DEFAULT_CONTENTS)
@@ -281,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{init:16} | {r['start_loss']:11.4g} | {r['evaluations_to_target']:>11} | "
                   f"{r['seconds_to_target']:8.1f} | {r['seconds_per_evaluation']:6.2f} | "
                   f"{r['ssim']:.3f}")
+    if args.part == "network":
+        rows = part_network(args)
+        result["network"] = rows
+        print(f"\n{'network':40} | {'size':>20} | {'wall s':>7} | {'CPU s':>6}")
+        for r in rows:
+            print(f"{r['network']:40} | {r['size']:>20} | {r['wall_s']:7.3f} | {r['cpu_s']:6.3f}")
     if args.part == "dtype":
         res = part_dtype(args)
         result["dtype"] = res

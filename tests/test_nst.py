@@ -395,10 +395,13 @@ def test_bfloat16_chain_gives_float32_features_and_loss_close_to_float32(vgg_ran
 def test_compute_dtype_auto_follows_the_cpu_and_other_backbones_stay_float32(tiny_extractor, tmp_path):
     from artstyle.nst import fast_gradient
 
-    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx, avx512, plain = tmp_path / "amx", tmp_path / "avx512", tmp_path / "plain"
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
-    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_bf16\n")
-    assert fast_gradient.bfloat16_is_fast(str(amx)) is not bool(tf.config.list_physical_devices("GPU"))
+    avx512.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n")
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
+    no_gpu = not tf.config.list_physical_devices("GPU")
+    assert fast_gradient.bfloat16_is_fast(str(amx)) is no_gpu
+    assert fast_gradient.bfloat16_is_fast(str(avx512)) is no_gpu    # AMD Zen 4, Cooper Lake
     assert fast_gradient.bfloat16_is_fast(str(plain)) is False
     assert fast_gradient.bfloat16_is_fast(str(tmp_path / "missing")) is False
     assert fast_gradient.resolve_compute_dtype("float32") == "float32"

@@ -105,8 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None,
                    help="seed of the noise start (default: base.seed of the params file, or 42)")
     s.add_argument("--compute-dtype", choices=["auto", "float32", "bfloat16"], default=None,
-                   help="VGG19's convolutions in float32 or bfloat16 (default from params: auto "
-                        "= bfloat16 on CPUs with Intel AMX, 2-3.5x faster)")
+                   help="VGG19's convolutions in float32 or bfloat16 (default auto = bfloat16 "
+                        "on CPUs with native bfloat16 arithmetic, Intel AMX or AVX-512 BF16; "
+                        "results then depend on the CPU)")
     s.add_argument("--memory-limit-mb", type=int, default=None,
                    help="refuse sizes estimated to need more (default: the memory available)")
     s.add_argument("--style-weight", type=float, default=None,

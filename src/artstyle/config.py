@@ -392,9 +392,10 @@ class TransferParams(_Strict):
     # Keep the photo's colours (Gatys et al. 2017): the result's luminance Y with the
     # photo's chroma I, Q (YIQ), applied to the final image.
     preserve_colors: bool = False
-    # The dtype VGG19's convolutions compute in (Keras' compute_dtype): bfloat16 is 2-3.5x
-    # faster per evaluation on CPUs with Intel AMX (128-512 px), its loss values within
-    # about 1% of float32's; auto = bfloat16 there (no GPU), else float32. Own CNNs: float32.
+    # The dtype VGG19's convolutions compute in (Keras' compute_dtype): bfloat16 is faster
+    # per evaluation on CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512 BF16;
+    # docs/benchmarks.md), its loss values within about 1% of float32's; auto = bfloat16
+    # there (no GPU), else float32. Own CNNs: float32. Results in bfloat16 depend on the CPU.
     compute_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # Feed-forward engine only (method fast): the painting's share of the style vector,
     # interpolated with the photo's own (0 = the photo's style, 1 = the painting's).
