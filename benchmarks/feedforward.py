@@ -271,13 +271,13 @@ def part_dtype(args) -> dict:
         stylize(content, style, extractor=extractor, settings=TransferParams(
             max_side=args.max_side, max_evaluations=2, compute_dtype=dtype))
     for _ in range(args.repeats):
-        for dtype in per_eval:
+        for dtype, seconds in per_eval.items():
             r = stylize(content, style, extractor=extractor, settings=TransferParams(
                 max_side=args.max_side, max_evaluations=args.dtype_evaluations,
                 compute_dtype=dtype))
-            per_eval[dtype].append(r.seconds / r.evaluations)
+            seconds.append(r.seconds / r.evaluations)
             losses[dtype] = r.final_loss
-            logger.info("%s: %.3f s per evaluation", dtype, per_eval[dtype][-1])
+            logger.info("%s: %.3f s per evaluation", dtype, seconds[-1])
     out = {d: statistics.median(v) for d, v in per_eval.items()}
     return {"seconds_per_evaluation": out, "speedup": out["float32"] / out["bfloat16"],
             "final_loss": losses, "all": per_eval, "max_side": args.max_side}
