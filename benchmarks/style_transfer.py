@@ -140,7 +140,7 @@ def float32_history(history: list[dict], scores: list[dict]) -> list[dict]:
 def seconds_to_reach(history: list[dict], target: float, stage: int | None = None) -> float:
     """Seconds of the first record (of ``stage`` if given) whose total loss is <= target; inf if none."""
     for r in history:
-        if (stage is None or r.get("stage") == stage) and math.isfinite(r["total"]) and r["total"] <= target:
+        if (stage is None or r.get("level") == stage) and math.isfinite(r["total"]) and r["total"] <= target:
             return r["seconds"]
     return math.inf
 
@@ -148,7 +148,7 @@ def seconds_to_reach(history: list[dict], target: float, stage: int | None = Non
 def loss_at(history: list[dict], seconds: float, stage: int | None = None) -> float:
     """Best total loss reached by ``seconds`` (restricted to ``stage`` if given); nan if none."""
     vals = [r["total"] for r in history
-            if r["seconds"] <= seconds and (stage is None or r.get("stage") == stage)
+            if r["seconds"] <= seconds and (stage is None or r.get("level") == stage)
             and math.isfinite(r["total"])]
     return min(vals) if vals else float("nan")
 
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = runs["ours"]
 
     t_recipe = seconds_to_reach(recipe["history"], target)
-    last_stage = {k: max(r["stage"] for r in r_.history) for k, r_ in runs.items()}
+    last_stage = {k: max(r["level"] for r in r_.history) for k, r_ in runs.items()}
     t_runs = {k: seconds_to_reach(r_.history, target, stage=last_stage[k]) for k, r_ in runs.items()}
     speedups = {k: t_recipe / t if math.isfinite(t) and t > 0 else 0.0 for k, t in t_runs.items()}
     speedup = speedups["ours"]
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     curves = {f"recipe Adam ({args.recipe_steps} steps)": recipe["history"]}
     for n, r_ in runs.items():
         curves[f"{n} ({r_.optimizer}, {r_.extra.get('init', '?')})"] = [
-            r for r in r_.history if r["stage"] == last_stage[n]]
+            r for r in r_.history if r["level"] == last_stage[n]]
     plot = plot_losses(curves, out / "loss_vs_seconds.png",
                        hline=target, title=f"Style transfer at {args.max_side} px: loss vs seconds")
     save_panel(content_w, style_w, recipe["image"], out / "panel_recipe.png",

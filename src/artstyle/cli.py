@@ -5,6 +5,7 @@ Examples
 ::
 
     artstyle stylize photo.jpg starry-night.jpg -o out.png --max-side 256
+    artstyle stylize photo.jpg starry-night.jpg -o out.png --method fast --max-side 1024
     artstyle stylize photo.jpg style.png -o out.png --backbone own:best_cnn
     artstyle stylize photo.jpg style.png -o out.png --preserve-colors --seed 7
     artstyle stylize photo.jpg style.png -o out.png --mask sky.png
@@ -65,11 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="artstyle", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("stylize", help="re-paint CONTENT in the style of STYLE (Gatys et al.)")
+    s = sub.add_parser("stylize", help="re-paint CONTENT in the style of STYLE (Gatys et al., "
+                                       "or the feed-forward network of Ghiasi et al.)")
     s.add_argument("content", help="content image (photo); 'sklearn:china.jpg' for the bundled one")
     s.add_argument("style", nargs="+",
                    help="style image(s) (paintings); several are blended (--blend-weights)")
     s.add_argument("-o", "--output", required=True, help="output image (PNG/JPEG)")
+    s.add_argument("--method", choices=["gatys", "fast"], default="gatys",
+                   help="gatys (default): optimise the pixels (minutes); "
+                        "fast: one pass of the feed-forward network (about a second, "
+                        "needs `dvc repro pretrained_feedforward`)")
+    s.add_argument("--strength", type=float, default=None,
+                   help="fast: style strength in [0, 1] (0 = the photo's own style vector, "
+                        "1 = the painting's; default 1)")
     s.add_argument("--backbone", default="vgg19", help="'vgg19' or 'own:<model>' (default vgg19)")
     s.add_argument("--max-side", type=int, default=None, help="longest output side in px")
     s.add_argument("--max-evaluations", type=int, default=None,
@@ -100,8 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None,
                    help="seed of the noise start (default: base.seed of the params file, or 42)")
     s.add_argument("--compute-dtype", choices=["auto", "float32", "bfloat16"], default=None,
-                   help="VGG19's convolutions in float32 or bfloat16 (default from params: auto "
-                        "= bfloat16 on CPUs with Intel AMX, 2-3.5x faster)")
+                   help="VGG19's convolutions in float32 or bfloat16 (default auto = bfloat16 "
+                        "on CPUs with native bfloat16 arithmetic, Intel AMX or AVX-512 BF16; "
+                        "results then depend on the CPU)")
     s.add_argument("--memory-limit-mb", type=int, default=None,
                    help="refuse sizes estimated to need more (default: the memory available)")
     s.add_argument("--style-weight", type=float, default=None,
@@ -110,8 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tv-weight", type=float, default=None)
     s.add_argument("--panel", help="also write a content | style | result panel PNG here")
     s.add_argument("--weights", help="VGG19 no-top weights (default models/pretrained/...)")
-    s.add_argument("--params", default="params.yaml",
-                   help="defaults come from this params file's `stylize` group when it exists")
+    s.add_argument("--params", default=None, metavar="PARAMS_YAML",
+                   help="take the defaults from this params file's `stylize` group (e.g. "
+                        "params.yaml, the pipeline's stage settings); default: the schema's "
+                        "command defaults (artstyle.config.TransferParams: 512 px, 150 "
+                        "evaluations, compute dtype auto), whatever folder it runs in")
 
     c = sub.add_parser("classify", help="print the most likely art movements of each image")
     c.add_argument("images", nargs="+", metavar="IMAGE",
@@ -279,6 +292,7 @@ def _stylize(args: argparse.Namespace) -> int:
     out = stylize_files(args.content, args.style, args.output, backbone=args.backbone,
                         params_file=args.params, weights=args.weights, panel=args.panel,
                         blend_weights=args.blend_weights, seed=args.seed, mask=args.mask,
+                        method=args.method, strength=args.strength,
                         overrides={"max_side": args.max_side,
                                    "max_evaluations": args.max_evaluations,
                                    "scales": _scales(args.scales),
@@ -291,6 +305,11 @@ def _stylize(args: argparse.Namespace) -> int:
                                    "style_weight": args.style_weight,
                                    "content_weight": args.content_weight,
                                    "tv_weight": args.tv_weight})
+    if out["method"] == "fast":
+        print(f"wrote {args.output} ({out['width']}x{out['height']} px, feed-forward, "
+              f"{out['seconds']:.2f} s after {out['load_seconds']:.2f} s loading)"
+              + (f" and the panel {args.panel}" if args.panel else ""))
+        return 0
     print(f"wrote {args.output} ({out['width']}x{out['height']} px, {out['evaluations']} "
           f"evaluations, {out['seconds']:.1f} s, seed {out['seed']}, peak memory "
           f"{out['peak_memory_mb']:.0f} MB)" + (f" and the panel {args.panel}" if args.panel else ""))

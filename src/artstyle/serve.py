@@ -256,8 +256,14 @@ class PageState:
     notice : str
         The prepared dataset's notice (e.g. that it is synthetic).
     stylize : StylizeParams
-        The ``stylize`` group of ``params.yaml`` (defaults without it): optimiser, layers
-        and loss weights of each backbone.
+        The command's settings (:func:`artstyle.stylize.command_settings`: ``compute_dtype
+        auto``), with the layers and loss weights of each backbone from ``params.yaml``'s
+        ``stylize`` group when there is one.
+    fast : callable or None
+        ``(content, style, max_side) -> (h, w, 3) uint8``: the feed-forward engine
+        (:func:`artstyle.nst.feedforward.stylize_fast`) when its networks are built
+        (``dvc repro pretrained_feedforward``); a re-paint then shows its result at once and
+        the optimisation refines it (``init: fast``).
     backbones : list of str
         ``vgg19`` and ``own:<model>`` for every trained neural member.
     """
@@ -269,6 +275,7 @@ class PageState:
     notice: str = ""
     stylize: StylizeParams = field(default_factory=StylizeParams)
     backbones: list[str] = field(default_factory=list)
+    fast: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
     _gm: object = None
     _extractors: dict = field(default_factory=dict)
     _prototypes: dict | None = None
@@ -280,9 +287,14 @@ class PageState:
         from artstyle.config import load_params
         from artstyle.data.dataset import dataset_notice
 
+        from artstyle.stylize import command_settings
+
         p = cls(params)
+        p.stylize = command_settings()
         if paths.PARAMS.exists():
-            p.stylize = load_params(paths.PARAMS).stylize
+            group = load_params(paths.PARAMS).stylize
+            p.stylize = p.stylize.model_copy(update={"vgg19": group.vgg19, "own": group.own})
+        p.fast = _fast_engine()
         from artstyle.classifier import trained_members
 
         p.backbones = ["vgg19"] + [f"own:{m}" for m in trained_members(("neural",))]
@@ -582,13 +594,24 @@ class JobLine:
 # --------------------------------------------------------------------------- re-paint
 
 
-#: HOOK for the feed-forward engine (issue 28), set when that engine is merged: a function
-#: ``(content_rgb, style_rgb, max_side) -> (h, w, 3) uint8``, e.g.
-#: ``lambda c, s, side: artstyle.nst.feedforward.stylize_fast(c, s, max_side=side)``.
-#: When set, a re-paint shows its result at once (before waiting in line), and the Gatys
-#: optimisation then refines it (TODO when wiring: start it from that image, e.g. the
-#: engine's ``init: fast`` in the transfer settings, instead of ``stylize.init``).
+#: A stand-in for the feed-forward engine (tests): ``(content_rgb, style_rgb, max_side) ->
+#: (h, w, 3) uint8``. None: :attr:`PageState.fast`, the real engine when it is built. With
+#: either, a re-paint shows the engine's result at once (before waiting in line), and the
+#: Gatys optimisation then refines it, starting from it (``init: fast``).
 FAST_ENGINE: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
+
+
+def _fast_engine() -> Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None:
+    """The feed-forward engine as the page calls it, or None (logged) when it is not built."""
+    try:
+        from artstyle.nst.feedforward import load_engine, stylize_fast
+
+        engine = load_engine()
+    except ArtstyleError as err:
+        logger.info("no feed-forward first result: %s", err)
+        return None
+    return lambda content, style, side: stylize_fast(content, style, max_side=side,
+                                                     engine=engine)
 
 
 @dataclass
@@ -705,8 +728,9 @@ class Repainter:
         pipeline = self.pipeline
         job = job or uuid.uuid4().hex[:8]
         estimate = self.estimate(request, content.shape[:2])
-        if FAST_ENGINE is not None and job != "measure":  # see the hook's comment
-            fast = FAST_ENGINE(content, style, int(request.side))
+        fast_engine = FAST_ENGINE or pipeline.fast
+        if fast_engine is not None and job != "measure":  # see the hook's comment
+            fast = fast_engine(content, style, int(request.side))
             yield Update("A first result (feed-forward, one pass); refining it with the "
                          "optimisation...", before_after=(_photo_at(content, fast.shape[1],
                                                                     fast.shape[0]), fast))
@@ -725,7 +749,9 @@ class Repainter:
                 base = backbone_params(request.backbone, pipeline.stylize)
                 transfer, layers = with_overrides(pipeline.stylize, request.backbone, {
                     "max_side": int(request.side), "max_evaluations": int(request.evaluations),
-                    "style_weight": base.style_weight * float(request.style_factor)})
+                    "style_weight": base.style_weight * float(request.style_factor),
+                    # Refine the feed-forward result the page showed first.
+                    **({"init": "fast"} if FAST_ENGINE is None and pipeline.fast else {})})
                 yield Update(f"Preparing the {request.backbone} feature extractor...")
                 extractor = pipeline.extractor(request.backbone)
             except (ArtstyleError, FileNotFoundError, ValueError) as err:

@@ -16,10 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from artstyle import paths
-from artstyle.config import BackboneParams, ParamsError, StylizeParams, TransferParams
+from artstyle.config import (
+    METHODS,
+    BackboneParams,
+    ParamsError,
+    StylizeParams,
+    TransferParams,
+)
 from artstyle.errors import InvalidInput, MissingInput
 from artstyle.images import (
     SKLEARN_PREFIX,
@@ -72,7 +77,7 @@ def build_backbone(backbone: str, *, weights: str | Path | None, layers: Backbon
         Unknown backbone spelling.
     """
     check_backbone(backbone, weights)
-    from artstyle.nst import FeatureExtractor
+    from artstyle.nst.extractor import FeatureExtractor
 
     if backbone == "vgg19":
         return FeatureExtractor.vgg19(weights, content_layers=layers.content_layers,
@@ -179,15 +184,19 @@ def output_metadata(result, *, content: str, styles: list[str], backbone: str) -
 
 
 def stylize_files(content: str, style: str | list[str], output: str, *, backbone: str = "vgg19",
-                  params_file: str | Path = "params.yaml", weights: str | None = None,
+                  params_file: str | Path | None = None, weights: str | None = None,
                   panel: str | None = None, overrides: dict | None = None,
                   blend_weights: list[float] | None = None, seed: int | None = None,
-                  mask: str | None = None) -> dict:
+                  mask: str | None = None, method: str = "gatys",
+                  strength: float | None = None) -> dict:
     """The ``artstyle stylize`` command: one photo and one or several paintings to one file.
 
-    Settings come from the ``stylize`` group of ``params_file`` when it exists (else
-    the schema's defaults) and ``overrides`` (``None`` values ignored), validated as
-    params are, before any image or model is loaded. Several paintings are blended with
+    Settings (:func:`command_settings`): the schema's command defaults
+    (:class:`artstyle.config.TransferParams`; layers and loss weights of
+    :class:`artstyle.config.StylizeParams`), or the ``stylize`` group of ``params_file``
+    when one is given (never read implicitly: the command behaves the same in any
+    folder), then ``overrides`` (``None`` values ignored), validated as params are,
+    before any image or model is loaded. Several paintings are blended with
     ``blend_weights`` (one per painting, normalised to sum 1; None = equal). ``seed``
     (None = ``base.seed`` of the params file, or the schema's 42) is written with the
     settings into the output's PNG text chunks (``artstyle:seed``). ``mask``: an image
@@ -197,21 +206,33 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
 
     Every option, image and file is checked before TensorFlow is imported (it takes
     tens of seconds to start): settings, blend weights, the backbone's files, the
-    images and the mask's shape. Only the memory estimate needs the model.
+    images and the mask's shape. Only the memory estimate needs the model. ``method``: ``gatys`` (the
+    optimisation, TensorFlow) or ``fast`` (:func:`artstyle.nst.feedforward.stylize_fast`:
+    onnxruntime only, TensorFlow never imported). ``strength`` (fast only, [0, 1]; None =
+    the settings'): the painting's share of the style vector.
 
     Returns
     -------
     dict
         :meth:`artstyle.nst.StylizeResult.summary` of the run (``seed``,
-        ``peak_memory_mb`` included).
+        ``peak_memory_mb`` included); for ``fast``: ``method``, ``seconds``, ``width``,
+        ``height``, ``strength``.
+
+    Raises
+    ------
+    ParamsError
+        A bad option (one line naming it).
     """
     from artstyle.config import BaseParams, load_params
 
-    params = load_params(params_file) if Path(params_file).exists() else None
-    settings = params.stylize if params is not None else StylizeParams()
+    params = load_params(params_file) if params_file is not None else None
+    settings = command_settings(params.stylize if params is not None else None)
     seed = seed if seed is not None else (params.base.seed if params is not None
                                           else BaseParams().seed)
     styles = [style] if isinstance(style, str) else list(style)
+    if method not in METHODS:
+        raise ParamsError(f"--method: one of {', '.join(METHODS)}, not {method!r}")
+    overrides = {**(overrides or {}), "strength": strength}
     transfer, layers = with_overrides(settings, backbone, overrides)
     check_blend_weights(blend_weights, len(styles))
     content_img = load_role_image("content", content)
@@ -220,12 +241,16 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
     if mask is not None:
         mask_img = style_mask(load_role_image("mask", mask))   # InvalidInput: all black
         check_mask_aspect(mask_img.shape, content_img.shape[:2])
+    if method == "fast":
+        return _stylize_fast_files(content_img, style_imgs, output, transfer, transfer.strength,
+                                   blend_weights=blend_weights, mask=mask_img, panel=panel,
+                                   content=content, styles=styles)
     check_backbone(backbone, weights or paths.VGG19_WEIGHTS)
-    from artstyle.nst import (  # TensorFlow: only once the inputs are good
-        save_panel,
+    from artstyle.nst.optimise import (  # TensorFlow: only once the inputs are good
+        repeatable_threads,
         stylize,
     )
-    from artstyle.nst.optimise import repeatable_threads
+    from artstyle.nst.outputs import save_panel
 
     repeatable_threads()  # the same seed gives the same bytes (before TensorFlow's first op)
 
@@ -244,7 +269,56 @@ def stylize_files(content: str, style: str | list[str], output: str, *, backbone
         except WriteFailed as err:   # say that the result itself is complete
             raise err.also_kept(f"the result {output} was written completely and is "
                                 "kept") from err
-    return result.summary()
+    return {"method": "gatys", **result.summary()}
+
+
+def command_settings(stage: StylizeParams | None = None) -> StylizeParams:
+    """The settings ``artstyle stylize`` starts from.
+
+    Without ``stage``: :class:`artstyle.config.TransferParams`' defaults (the command's
+    and the page's: 512 px, 150 evaluations, ``compute_dtype: auto``) with the layers and
+    loss weights of :class:`artstyle.config.StylizeParams`. With it (a params file's
+    ``stylize`` group, given explicitly): that group as it is.
+    """
+    if stage is not None:
+        return stage
+    return StylizeParams.model_validate(TransferParams().model_dump())
+
+
+def _stylize_fast_files(content_img, style_imgs, output, transfer: TransferParams,
+                        strength: float, *, blend_weights, mask, panel, content, styles) -> dict:
+    """The ``fast`` branch of :func:`stylize_files` (no TensorFlow import)."""
+    import json
+    import time
+
+    from artstyle.nst.feedforward import load_engine, stylize_fast
+
+    start = time.perf_counter()
+    engine = load_engine()
+    loaded = time.perf_counter()
+    image = stylize_fast(content_img, style_imgs, weights=blend_weights, strength=strength,
+                         preserve_colors=transfer.preserve_colors, mask=mask,
+                         max_side=transfer.max_side, engine=engine)
+    seconds = time.perf_counter() - loaded
+    settings = {"method": "fast", "strength": strength, "preserve_colors": transfer.preserve_colors,
+                "blend_weights": blend_weights, "mask": mask is not None,
+                "max_side": transfer.max_side}
+    save_image(image, output, metadata={
+        "Software": "artstyle", "artstyle:content": content,
+        "artstyle:styles": json.dumps(styles), "artstyle:method": "fast",
+        "artstyle:settings": json.dumps(settings)})
+    if panel:
+        from artstyle.nst.outputs import save_panel
+
+        try:
+            save_panel(content_img, style_imgs[0], image, panel,
+                       titles=("content", "style" if len(styles) == 1 else
+                               f"style 1 of {len(styles)} (blended)", "result"))
+        except WriteFailed as err:   # say that the result itself is complete
+            raise err.also_kept(f"the result {output} was written completely and is "
+                                "kept") from err
+    return {**settings, "seconds": round(seconds, 3), "load_seconds": round(loaded - start, 3),
+            "height": int(image.shape[0]), "width": int(image.shape[1])}
 
 
 @dataclass(frozen=True)
@@ -346,29 +420,52 @@ def stage_variants(styles: list[StyleChoice], s: StylizeParams, first_backbone: 
     return out
 
 
-def run_stylize_stage(params) -> pd.DataFrame:
-    """The DVC stage ``stylize``: every content x style x backbone, judged.
+def stage_engines(s: StylizeParams) -> list[tuple[str, str]]:
+    """``(engine, backbone)`` of each engine the stage runs, in order: ``("vgg19",
+    "vgg19")``, ``("own:<model>", "own:<model>")`` for Gatys (``stylize.backbones``), then
+    ``("fast", "")`` (``stylize.methods``)."""
+    out = []
+    for method in s.methods:
+        if method == "gatys":
+            out += [(b, b) for b in (f"own:{s.own_model}" if b == "own" else b
+                                     for b in s.backbones)]
+        else:
+            out.append(("fast", ""))
+    return out
 
-    Writes ``reports/stylized/<backbone>/<content>__<style>{.png,_panel.png,_loss.png}``
+
+def run_stylize_stage(params):
+    """The DVC stage ``stylize``: every content x style with each engine, judged alike.
+
+    Engines (:func:`stage_engines`): Gatys with each backbone and the feed-forward
+    network (:func:`artstyle.nst.feedforward.stylize_fast`). Every output is judged the
+    same way: the judge's style hit, SSIM to the photo, and the VGG19 Gram style loss on
+    the ``stylize.vgg19`` layers (:func:`artstyle.nst.losses.loss_terms`, float32 always).
+    Writes ``reports/stylized/<engine>/<content>__<style>{.png,_panel.png[,_loss.png]}``
     and ``reports/stylize/{metrics.json,results.csv,summary.md}`` (each folder
-    atomically).
+    atomically). Seconds and the compute dtype used go to ``metrics.json`` only.
 
     Returns
     -------
     pandas.DataFrame
-        One row per output: backbone, variant, content, style, style movement, predicted
-        movement, style hit, the judge's probability of each style movement, SSIM,
-        losses, evaluations, seconds, size, seed. The extras (:func:`stage_variants`):
+        One row per output: engine, method, backbone, variant, content, style, style
+        movement, predicted movement, style hit, the judge's probability of each style
+        movement, SSIM, ``vgg19_style_loss`` (the common referee), the engine's own loss
+        terms and evaluations (Gatys), size, seed. The extras (:func:`stage_variants`):
         ``preserve_colors`` is a hit when the judge names the painting's movement;
-        ``blend`` when it names either painting's, and its ``style_probability`` lists
-        the judge's probability of each blended movement (compare them with the plain
-        outputs of each painting alone). ``metrics.json`` averages the plain outputs per
-        backbone as before, and reports the extras under ``variants``.
+        ``blend`` when it names either painting's.
     """
+    import time
+
+    import pandas as pd
+
     from artstyle.data.dataset import dataset_notice, load_manifest
     from artstyle.io import atomic_dir, write_csv, write_json
     from artstyle.members.base import check_same_classes
-    from artstyle.nst import plot_losses, save_panel, ssim_to_content, stylize
+    from artstyle.nst.feedforward import load_engine, stylize_fast
+    from artstyle.nst.losses import loss_terms
+    from artstyle.nst.optimise import stylize
+    from artstyle.nst.outputs import plot_losses, save_panel, ssim_to_content
 
     s = params.stylize
     _, classes = load_manifest(paths.PREPARED)
@@ -383,40 +480,67 @@ def run_stylize_stage(params) -> pd.DataFrame:
         styles = [StyleChoice(_slug(Path(src).stem), src, mov)
                   for src, mov in zip(s.styles, predicted)]
     contents = {_slug(Path(c.removeprefix(SKLEARN_PREFIX)).stem): c for c in s.contents}
-    rows = []
+    referee = build_backbone("vgg19", weights=paths.VGG19_WEIGHTS, layers=s.vgg19)
+    rows, seconds, dtypes = [], {}, {}
     with atomic_dir(paths.STYLIZED) as out_dir:
-        for b_index, backbone in enumerate(s.backbones):
-            layers = backbone_params(backbone, s)
-            if backbone == "own":
-                backbone = f"own:{s.own_model}"
-            extractor = build_backbone(backbone, weights=paths.VGG19_WEIGHTS, layers=layers)
-            folder = out_dir / _slug(backbone)
+        for e_index, (engine, backbone) in enumerate(stage_engines(s)):
+            if engine == "fast":
+                net = load_engine()
+            else:
+                layers = backbone_params("own" if backbone.startswith("own:") else backbone, s)
+                extractor = (referee if backbone == "vgg19" else
+                             build_backbone(backbone, weights=paths.VGG19_WEIGHTS, layers=layers))
+            folder = out_dir / _slug(engine)
             folder.mkdir()
+            first = e_index == 0 or engine == "fast"
             for c_key, c_src in contents.items():
                 content = load_image_source(c_src)
-                for variant in stage_variants(styles, s, first_backbone=b_index == 0):
+                for variant in stage_variants(styles, s, first_backbone=first):
                     style_imgs = [load_image_source(st.source) for st in variant.styles]
                     settings = (s.model_copy(update={"preserve_colors": True})
                                 if variant.name == "preserve_colors" else s)
-                    logger.info("stylize %s x %s with %s", c_key, variant.key, backbone)
-                    r = stylize(content, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
-                                extractor=extractor, settings=settings, weights=layers,
-                                seed=params.base.seed, on_divergence="raise",
-                                blend_weights=list(variant.weights) or None)
+                    blend = list(variant.weights) or None
+                    logger.info("stylize %s x %s with %s", c_key, variant.key, engine)
                     stem = folder / f"{c_key}__{variant.key}"
-                    save_image(r.image, stem.with_suffix(".png"), metadata=output_metadata(
-                        r, content=c_src, styles=[st.source for st in variant.styles],
-                        backbone=backbone))
-                    save_panel(content, style_imgs[0], r.image, f"{stem}_panel.png",
+                    own = {}
+                    if engine == "fast":
+                        t0 = time.perf_counter()
+                        image = stylize_fast(content, style_imgs, weights=blend,
+                                             strength=s.strength,
+                                             preserve_colors=settings.preserve_colors,
+                                             max_side=s.max_side, engine=net)
+                        took = time.perf_counter() - t0
+                        save_image(image, stem.with_suffix(".png"), metadata={
+                            "Software": "artstyle", "artstyle:method": "fast",
+                            "artstyle:content": c_src, "artstyle:strength": str(s.strength)})
+                    else:
+                        r = stylize(content, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
+                                    extractor=extractor, settings=settings, weights=layers,
+                                    seed=params.base.seed, on_divergence="raise",
+                                    blend_weights=blend)
+                        image, took = r.image, r.seconds
+                        dtypes[engine] = r.extra["compute_dtype"]
+                        save_image(image, stem.with_suffix(".png"), metadata=output_metadata(
+                            r, content=c_src, styles=[st.source for st in variant.styles],
+                            backbone=backbone))
+                        plot_losses(r.history, f"{stem}_loss.png")
+                        best = r.best_record  # the loss terms of the image that was saved
+                        own = {"content_loss": best.get("content"), "style_loss": best.get("style"),
+                               "tv_loss": best.get("tv"), "total_loss": best.get("total"),
+                               "evaluations": r.evaluations, "seed": int(r.extra["seed"])}
+                    save_panel(content, style_imgs[0], image, f"{stem}_panel.png",
                                titles=("content", "style" if len(style_imgs) == 1
                                        else f"style 1 of {len(style_imgs)} (blended)",
-                                       variant.name if variant.name != "plain" else "result"))
-                    plot_losses(r.history, f"{stem}_loss.png")
-                    (proba,) = judge.proba([r.image])
+                                       variant.name if variant.name != "plain" else engine))
+                    (proba,) = judge.proba([image])
                     predicted = classes[int(np.argmax(proba))]
                     movements = [st.movement for st in variant.styles]
-                    best = r.best_record  # the loss terms of the image that was saved
+                    referee_terms = loss_terms(referee, image, content, style_imgs, s.vgg19,
+                                               blend_weights=blend, compute_dtype="float32")
+                    image_name = str(stem.with_suffix(".png").relative_to(out_dir))
+                    seconds[image_name] = round(took, 3)
                     rows.append({
+                        "engine": engine, "method": "fast" if engine == "fast" else "gatys",
                         "backbone": backbone, "variant": variant.name, "content": c_key,
                         "style": variant.key, "style_movement": "+".join(movements),
                         "predicted_movement": predicted,
@@ -424,43 +548,68 @@ def run_stylize_stage(params) -> pd.DataFrame:
                         "style_probability": " / ".join(
                             f"{float(proba[classes.index(m)]):.3f}" if m in classes else "nan"
                             for m in movements),
-                        "ssim": ssim_to_content(r.image, content),
-                        "content_loss": best.get("content"), "style_loss": best.get("style"),
-                        "tv_loss": best.get("tv"), "total_loss": best.get("total"),
-                        "evaluations": r.evaluations, "seconds": round(r.seconds, 2),
-                        "seconds_per_evaluation": round(r.seconds / max(r.evaluations, 1), 4),
-                        "width": int(r.image.shape[1]), "height": int(r.image.shape[0]),
-                        "seed": int(r.extra["seed"]),
-                        "image": str(stem.with_suffix(".png").relative_to(out_dir)),
+                        "ssim": ssim_to_content(image, content),
+                        "vgg19_style_loss": referee_terms["style"],
+                        **own,
+                        "width": int(image.shape[1]), "height": int(image.shape[0]),
+                        "image": image_name,
                     })
     table = pd.DataFrame(rows)
     plain = table[table["variant"] == "plain"]
-    per_backbone = {
-        bb: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
-             "outputs": len(df), "seconds": float(df["seconds"].mean()),
-             "seconds_per_evaluation": float(df["seconds_per_evaluation"].mean()),
-             "content_loss": float(df["content_loss"].mean()),
-             "style_loss": float(df["style_loss"].mean()), "tv_loss": float(df["tv_loss"].mean())}
-        for bb, df in plain.groupby("backbone", sort=False)}
+    took = pd.Series([seconds[i] for i in table["image"]], index=table.index)
+    per_engine = {
+        eng: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
+              "vgg19_style_loss": float(df["vgg19_style_loss"].mean()),
+              "outputs": len(df), "seconds": float(took[df.index].mean()),
+              **({"compute_dtype": dtypes[eng],
+                  "seconds_per_evaluation": float((took[df.index] / df["evaluations"]).mean()),
+                  **{k: float(df[k].mean()) for k in ("content_loss", "style_loss", "tv_loss")}}
+                 if eng in dtypes else {})}
+        for eng, df in plain.groupby("engine", sort=False)}
     variants = {
-        name: {"style_hit_rate": float(df["style_hit"].mean()), "ssim": float(df["ssim"].mean()),
-               "outputs": len(df)}
-        for name, df in table[table["variant"] != "plain"].groupby("variant", sort=False)}
+        f"{eng}/{name}": {"style_hit_rate": float(df["style_hit"].mean()),
+                          "ssim": float(df["ssim"].mean()), "outputs": len(df)}
+        for (eng, name), df in table[table["variant"] != "plain"].groupby(
+            ["engine", "variant"], sort=False)}
     notice = dataset_notice(paths.PREPARED)
     with atomic_dir(paths.STYLIZE_REPORT) as rep:
-        write_json(rep / "metrics.json", {"judge": judge.name, **per_backbone,
-                                          **({"variants": variants} if variants else {})})
+        write_json(rep / "metrics.json", {"judge": judge.name, "judge_kind": judge.kind,
+                                          **per_engine,
+                                          **({"variants": variants} if variants else {}),
+                                          "seconds_per_output": seconds})
         write_csv(table, rep / "results.csv", index=False)
-        summary = pd.DataFrame(per_backbone).T.reset_index(names="backbone")
-        lines = ["# Style transfer", ""] + ([f"> **{notice}**", ""] if notice else []) + [
-            f"Judge: `{judge.name}` ({judge.kind} member, params `stylize.judge: {s.judge}`). "
-            "Style hit: the judge's predicted movement of the output equals the style "
-            "painting's movement. SSIM: output vs content image. The "
-            "table averages the plain outputs (one painting each); the extra outputs "
-            "(variant `preserve_colors`: the photo's colours kept; `blend`: paintings "
-            "blended, a hit when the judge names either movement; `style_probability`: the "
-            "judge's probability of each painting's movement) are listed below.", "",
-            summary.to_markdown(index=False, floatfmt=".3f"), "",
-            table.drop(columns=["image"]).to_markdown(index=False, floatfmt=".3f"), ""]
-        (rep / "summary.md").write_text("\n".join(lines), encoding="utf-8")
+        (rep / "summary.md").write_text(stage_summary(table, per_engine, judge, s.judge, notice),
+                                        encoding="utf-8")
     return table
+
+
+def stage_summary(table, per_engine: dict, judge: TrainedClassifier, judge_param: str,
+                  notice: str | None) -> str:
+    """``reports/stylize/summary.md``: the engines side by side (no timings: those are in
+    ``metrics.json``)."""
+    import pandas as pd
+
+    quality = ("style_hit_rate", "ssim", "vgg19_style_loss", "outputs")
+    summary = pd.DataFrame({e: {k: m[k] for k in quality} for e, m in per_engine.items()}).T
+    side = table.pivot_table(index=["content", "style", "variant"], columns="engine",
+                             values=["style_hit", "ssim", "vgg19_style_loss"], sort=False)
+    side.columns = [f"{engine} {what}" for what, engine in side.columns]
+    side = side[sorted(side.columns, key=lambda c: (c.split(" ")[0] != "fast", c))].reset_index()
+    intro = (
+        f"Judge: `{judge.name}` ({judge.kind} member; params `stylize.judge: {judge_param}`). "
+        "Style hit: the judge's predicted movement of the output equals "
+        "the style painting's movement. SSIM: output vs content image. VGG19 style loss: "
+        "the Gram-matrix style term on the `stylize.vgg19` layers and weights, in float32, "
+        "for every engine (lower = closer to the painting's textures). Engines: `vgg19` and "
+        "`own:*` are Gatys' optimisation with that backbone; `fast` is the feed-forward "
+        "network (Ghiasi et al. 2017). The first table averages the plain outputs (one "
+        "painting each); the second puts the engines side by side per output, the third "
+        "lists every output (variant `preserve_colors`: the photo's colours kept; `blend`: "
+        "paintings blended, a hit when the judge names either movement). Seconds: "
+        "`metrics.json`.")
+    lines = ["# Style transfer: Gatys and the feed-forward network side by side", "",
+             *([f"> **{notice}**", ""] if notice else []), intro, "",
+             summary.reset_index(names="engine").to_markdown(index=False, floatfmt=".3f"), "",
+             side.to_markdown(index=False, floatfmt=".3f"), "",
+             table.drop(columns=["image"]).to_markdown(index=False, floatfmt=".3f"), ""]
+    return "\n".join(lines)

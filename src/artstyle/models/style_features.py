@@ -8,7 +8,7 @@ shape (H_l, W_l, C_l):
 * per-channel **mean and standard deviation** over the positions, 2 * C_l numbers: the
   statistics AdaIN aligns to transfer a style (Huang & Belongie 2017, "Arbitrary Style
   Transfer in Real-time with Adaptive Instance Normalization", ICCV);
-* the **Gram matrix** ``G = F^T F / (H_l W_l)`` (:func:`artstyle.nst.losses.gram_matrix`,
+* the **Gram matrix** ``G = F^T F / (H_l W_l)`` (:func:`artstyle.gram.gram_matrix`,
   the one style transfer matches), of which the upper triangle, C_l (C_l + 1) / 2
   numbers, is kept: the "deep correlation features" that beat fully-connected features
   for image style (Chu & Wu 2018, "Image Style Classification based on Learnt Deep
@@ -50,9 +50,9 @@ def gram_upper(features: Any) -> np.ndarray:
     -------
     ndarray of shape (B, C * (C + 1) // 2), float32
         ``G[i, j]`` for ``i <= j`` in row-major order, ``G = F^T F / (H W)``
-        (:func:`artstyle.nst.losses.gram_matrix`, Gatys et al. 2015).
+        (:func:`artstyle.gram.gram_matrix`, Gatys et al. 2015).
     """
-    from artstyle.nst.losses import gram_matrix
+    from artstyle.gram import gram_matrix
 
     g = np.asarray(gram_matrix(features), dtype=np.float32)
     if g.ndim == 2:

@@ -18,6 +18,9 @@ Read in this order:
     :func:`stylize`: L-BFGS or Adam over one or several scales.
 :mod:`artstyle.nst.outputs`
     SSIM to the photo, panels and loss curves.
+:mod:`artstyle.nst.feedforward`
+    The feed-forward engine (Ghiasi et al. 2017, Magenta): one network pass in
+    onnxruntime, no TensorFlow; the Gatys engine can start from its result (``init: fast``).
 
 Beside them, the speed machinery: :mod:`artstyle.nst.fast_gradient` (hand-written
 image gradients, the same loss values; optionally bfloat16 convolutions, values within
@@ -34,25 +37,33 @@ Example
 ...                  settings=TransferParams(max_side=256))       # doctest: +SKIP
 """
 
-from artstyle.nst.extractor import FeatureExtractor, default_own_cnn_layers
-from artstyle.nst.losses import (
-                                 StyleTransferLoss,
-                                 content_loss,
-                                 gram_matrix,
-                                 style_loss,
-                                 total_variation_loss,
-)
-from artstyle.nst.optimise import (
-                                 StyleTransferDiverged,
-                                 StylizeResult,
-                                 repeatable_threads,
-                                 stylize,
-)
-from artstyle.nst.outputs import plot_losses, save_panel, ssim_to_content
+import importlib
+
+#: Public names and the submodule that defines each. Imported on first use (PEP 562), so
+#: that ``artstyle.nst.feedforward`` and ``artstyle.nst.inputs`` load without TensorFlow.
+_EXPORTS = {
+    "FeatureExtractor": "extractor", "default_own_cnn_layers": "extractor",
+    "StyleTransferLoss": "losses", "content_loss": "losses", "gram_matrix": "gram",
+    "style_loss": "losses", "total_variation_loss": "losses",
+    "StyleTransferDiverged": "optimise", "StylizeResult": "optimise",
+    "repeatable_threads": "optimise", "stylize": "optimise",
+    "plot_losses": "outputs", "save_panel": "outputs", "ssim_to_content": "outputs",
+    "stylize_fast": "feedforward",
+}
 
 __all__ = [
     "FeatureExtractor", "StyleTransferDiverged", "StyleTransferLoss", "StylizeResult",
     "content_loss", "default_own_cnn_layers", "gram_matrix", "plot_losses",
     "repeatable_threads", "save_panel", "ssim_to_content", "style_loss", "stylize",
-    "total_variation_loss",
+    "stylize_fast", "total_variation_loss",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = _EXPORTS[name]
+        package = "artstyle" if module == "gram" else "artstyle.nst"
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'artstyle.nst' has no attribute {name!r}")

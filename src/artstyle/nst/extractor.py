@@ -92,7 +92,7 @@ class FeatureExtractor:
         a :class:`PlainConvChain` when it is one (VGG19 is; the project's own CNNs, with
         batch normalisation and dense heads, are not), and :class:`StyleTransferLoss`
         over this extractor computes Gram matrices with
-        :func:`artstyle.nst.fast_gradient.fast_gram_matrix`. ``False``: the Keras model and TensorFlow's automatic gradients
+        :func:`artstyle.gram.fast_gram_matrix`. ``False``: the Keras model and TensorFlow's automatic gradients
         throughout, as the TensorFlow tutorial (the reference of
         ``benchmarks/style_transfer.py``). Loss values are the same either way and the
         image gradients agree within float32 rounding; a VGG19 loss-and-gradient pass at

@@ -6,16 +6,17 @@ convolutions and max-pools (VGG19) as plain ``tf.nn`` ops whose input gradient i
 forward convolution with the flipped kernel (the transposed convolution, Dumoulin &
 Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285,
 section 4), cheaper on CPUs than TensorFlow's stock ``Conv2DBackpropInput``;
-:func:`fast_gram_matrix` gives the Gram matrix a one-product gradient. Values equal
-the plain definitions in :mod:`artstyle.nst.losses` within float32 rounding; measured
+:func:`artstyle.gram.fast_gram_matrix` gives the Gram matrix a one-product gradient.
+Values equal the plain definitions in :mod:`artstyle.nst.losses` within float32 rounding; measured
 speed-ups are in ``docs/benchmarks.md``.
 
 The chain can also run its convolutions in **bfloat16** (``compute_dtype``, Keras'
 name for the dtype of a layer's computations): the image, kernels and activations
 rounded to bfloat16's 8-bit mantissa, the layer outputs handed to the loss in
-float32. On CPUs with Intel AMX tiles a VGG19 loss-and-gradient pass is then 2.2-3.5x
-faster (128-512 px; :func:`bfloat16_is_fast`, :func:`resolve_compute_dtype`); loss
-values differ from the float32 ones by about 1% (``docs/benchmarks.md``).
+float32. On CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512 BF16) a VGG19
+loss-and-gradient pass is then faster (:func:`bfloat16_is_fast`,
+:func:`resolve_compute_dtype`); loss values differ from the float32 ones by about 1%
+(figures in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from artstyle.nst.losses import feature_batch
+from artstyle.gram import fast_gram_matrix  # noqa: F401 (part of the speed machinery)
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +36,29 @@ logger = logging.getLogger(__name__)
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
+#: ``/proc/cpuinfo`` flags of native bfloat16 arithmetic that oneDNN uses for
+#: convolutions: Intel AMX tiles (Sapphire Rapids and later) and the AVX-512 BF16
+#: dot-product instructions (Cooper Lake; AMD Zen 4 and later). Without either, oneDNN
+#: emulates bfloat16 and it is slower than float32.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
 @functools.cache
 def bfloat16_is_fast(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether bfloat16 convolutions beat float32 ones here: a CPU with Intel AMX-BF16
-    tiles (``amx_bf16`` in the flags of ``/proc/cpuinfo``: Sapphire Rapids and later)
-    and no GPU visible to TensorFlow. Elsewhere (no such flag, no ``/proc/cpuinfo``,
-    or a GPU, where float32 convolutions already use TensorFloat-32) False: bfloat16
-    convolutions without AMX are emulated and slower than float32 ones. Worked out once
-    per ``cpuinfo`` path (cached).
+    """Whether bfloat16 convolutions beat float32 ones here: a CPU with native bfloat16
+    arithmetic (one of :data:`BF16_CPU_FLAGS` in the flags of ``/proc/cpuinfo``) and no
+    GPU visible to TensorFlow. Elsewhere (no such flag, no ``/proc/cpuinfo``, or a GPU,
+    where float32 convolutions already use TensorFloat-32) False. Measured speed-ups per
+    CPU are in ``docs/benchmarks.md`` (``benchmarks/feedforward.py --part dtype``).
+    Worked out once per ``cpuinfo`` path (cached).
     """
     try:
         with open(cpuinfo, encoding="ascii", errors="replace") as f:
-            amx = any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+            native = any(line.startswith("flags") and
+                         any(flag in line.split() for flag in BF16_CPU_FLAGS) for line in f)
     except OSError:
         return False
-    if not amx:
+    if not native:
         return False
     import tensorflow as tf
 
@@ -70,43 +79,6 @@ def resolve_compute_dtype(compute_dtype: str) -> str:
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(f"compute_dtype must be 'auto', 'float32' or 'bfloat16'; got {compute_dtype!r}")
     return compute_dtype
-
-
-def fast_gram_matrix(features: Any) -> Any:
-    """:func:`artstyle.nst.losses.gram_matrix` with a hand-written gradient.
-
-    One matrix product ``F^T F / (H * W)`` forward and one backward,
-    ``dL/dF = F (dL/dG + dL/dG^T) / (H * W)``, where TensorFlow differentiates the
-    tutorial's ``tf.einsum("bijc,bijd->bcd", F, F)`` with two einsums and transposes.
-    The values equal :func:`~artstyle.nst.losses.gram_matrix`'s within float32 rounding.
-
-    Parameters
-    ----------
-    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
-
-    Returns
-    -------
-    tf.Tensor float32, shape (C, C) or (B, C, C).
-
-    Raises
-    ------
-    ValueError
-        ``features`` is not of rank 3 or 4.
-    """
-    import tensorflow as tf
-
-    f, positions, single = feature_batch(features)
-    shape = tf.shape(f)
-
-    @tf.custom_gradient
-    def gram(flat):  # (B, H*W, C) -> (B, C, C)
-        def grad(dg):
-            return tf.matmul(flat, dg + tf.linalg.matrix_transpose(dg)) / positions
-
-        return tf.matmul(flat, flat, transpose_a=True) / positions, grad
-
-    out = gram(tf.reshape(f, (shape[0], -1, shape[3])))
-    return out[0] if single else out
 
 
 class PlainConvChain:

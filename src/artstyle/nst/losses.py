@@ -12,7 +12,7 @@ tutorial "Neural style transfer" (https://www.tensorflow.org/tutorials/generativ
 * ``F_l`` is the feature map of layer ``l``, shape (1, H_l, W_l, C_l); ``mean`` is over
   all its elements.
 * ``G_l = F_l^T F_l / (H_l * W_l)``: the Gram matrix is normalised once, by the number
-  of positions (:func:`gram_matrix`); ``mean`` over the C_l x C_l entries then divides
+  of positions (:func:`artstyle.gram.gram_matrix`); ``mean`` over the C_l x C_l entries then divides
   by C_l**2 as an averaging. With this normalisation ``style_weight`` does not depend on
   the image size. (Gatys et al., eq. 4, ``E_l = sum((G'_l - A'_l)**2) / (4 N_l**2 M_l**2)``
   with un-normalised Grams ``G' = M_l G``, equals ``mean((G_l - A_l)**2) / 4`` here.)
@@ -40,62 +40,8 @@ import numpy as np
 
 from artstyle.config import LossWeights
 from artstyle.errors import InvalidInput
+from artstyle.gram import feature_batch, gram_matrix, masked_gram_matrix  # noqa: F401 (the loss's Gram)
 from artstyle.images import as_rgb_uint8
-
-
-def gram_matrix(features: Any) -> Any:
-    """Gram matrix of a feature map, normalised ONCE by the number of positions ``H * W``.
-
-    ``G[c, d] = sum_{i, j} F[i, j, c] * F[i, j, d] / (H * W)``, as the TensorFlow
-    tutorial (Gatys et al. 2015, eq. 3, without their normalisation).
-
-    Parameters
-    ----------
-    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
-
-    Returns
-    -------
-    tf.Tensor float32, shape (C, C) or (B, C, C).
-
-    Raises
-    ------
-    ValueError
-        ``features`` is not of rank 3 or 4.
-    """
-    import tensorflow as tf
-
-    f, positions, single = feature_batch(features)
-    gram = tf.einsum("bijc,bijd->bcd", f, f) / positions
-    return gram[0] if single else gram
-
-
-def feature_batch(features: Any) -> tuple[Any, Any, bool]:
-    """A feature map as a float32 batch, its number of positions, and whether it was single.
-
-    Parameters
-    ----------
-    features : array-like or tf.Tensor, shape (H, W, C) or (B, H, W, C)
-
-    Returns
-    -------
-    (tf.Tensor (B, H, W, C) float32, tf.Tensor scalar float32 ``H * W``, bool)
-        The batch (B = 1 for a single map), ``H * W``, and True for a rank-3 input.
-
-    Raises
-    ------
-    ValueError
-        ``features`` is not of rank 3 or 4.
-    """
-    import tensorflow as tf
-
-    f = tf.cast(tf.convert_to_tensor(features), tf.float32)
-    single = f.shape.rank == 3
-    if single:
-        f = f[None]
-    if f.shape.rank != 4:
-        raise ValueError(f"features must have rank 3 or 4; got shape {f.shape}")
-    shape = tf.shape(f)
-    return f, tf.cast(shape[1] * shape[2], tf.float32), single
 
 
 def style_loss(gram: Any, target_gram: Any) -> Any:
@@ -146,34 +92,6 @@ def total_variation_loss(image: Any) -> Any:
     return tf.reduce_sum(tf.image.total_variation(x))
 
 
-def masked_gram_matrix(gram: Any, features: Any, mask: Any) -> Any:
-    """Gram matrix of the positions inside a mask (spatial control, Gatys et al. 2017).
-
-    ``G = (F * m)^T (F * m) / sum(m^2)`` with the mask ``m`` resized to the feature map
-    (area average): "Controlling Perceptual Factors in Neural Style Transfer" (CVPR
-    2017), section 4, a style matched only where the mask is white. With an all-ones
-    mask it equals ``gram(features)``.
-
-    Parameters
-    ----------
-    gram : callable
-        :func:`gram_matrix` or :func:`artstyle.nst.fast_gradient.fast_gram_matrix`.
-    features : tf.Tensor, shape (B, H, W, C)
-    mask : tf.Tensor, shape (h, w), float32 in [0, 1], any size
-
-    Returns
-    -------
-    tf.Tensor float32, shape (B, C, C).
-    """
-    import tensorflow as tf
-
-    f, positions, _ = feature_batch(features)
-    m = tf.image.resize(tf.cast(mask, tf.float32)[None, :, :, None], tf.shape(f)[1:3],
-                        method="area")
-    inside = tf.maximum(tf.reduce_sum(tf.square(m)), 1e-6)
-    return gram(f * m) * (positions / inside)
-
-
 def normalised_blend_weights(weights: Sequence[float] | None, n_styles: int) -> list[float]:
     """Blend weights of ``n_styles`` paintings, normalised to sum 1 (None = equal).
 
@@ -199,8 +117,8 @@ class StyleTransferLoss:
     Parameters
     ----------
     extractor : artstyle.nst.FeatureExtractor
-        Its ``fast_gradient`` picks :func:`artstyle.nst.fast_gradient.fast_gram_matrix`
-        (same values, cheaper gradient) instead of :func:`gram_matrix`.
+        Its ``fast_gradient`` picks :func:`artstyle.gram.fast_gram_matrix`
+        (same values, cheaper gradient) instead of :func:`artstyle.gram.gram_matrix`.
     content, style : numpy.ndarray (H, W, 3) uint8 at working size
         (:func:`artstyle.nst.inputs.prepare_images`); ``style`` may also be a list of
         paintings (each at its own working size), blended with ``blend_weights``.
@@ -226,7 +144,7 @@ class StyleTransferLoss:
                  compute_dtype: str = "float32"):
         import tensorflow as tf
 
-        from artstyle.nst.fast_gradient import fast_gram_matrix
+        from artstyle.gram import fast_gram_matrix
 
         self.extractor = extractor
         self.content_weight = float(weights.content_weight)
@@ -265,3 +183,53 @@ class StyleTransferLoss:
         s = self.style_weight / len(s_feats) * s
         tv = self.tv_weight * total_variation_loss(image01)
         return {"total": c + s + tv, "content": c, "style": s, "tv": tv}
+
+
+def loss_terms(extractor: Any, image: np.ndarray, content: np.ndarray,
+               style: np.ndarray | Sequence[np.ndarray], weights: LossWeights = LossWeights(),
+               blend_weights: Sequence[float] | None = None,
+               compute_dtype: str = "float32") -> dict[str, float]:
+    """The weighted Gatys loss terms of a finished image, whatever engine made it.
+
+    The content and style images are brought to the image's working size as
+    :func:`artstyle.nst.optimise.stylize` does (:func:`artstyle.nst.inputs.prepare_images`),
+    so a Gatys result scores what its optimisation reached and a feed-forward result is
+    judged on the same scale.
+
+    Parameters
+    ----------
+    extractor : artstyle.nst.FeatureExtractor
+        E.g. VGG19 with the ``stylize.vgg19`` layers (the stage's common referee).
+    image, content : numpy.ndarray, (H, W, 3) uint8 RGB
+        The result (enlarged to the extractor's ``min_side`` if smaller) and the photo
+        (any size: resized to the result's).
+    style : (h, w, 3) uint8 array or a list of them (blended with ``blend_weights``)
+    weights : artstyle.config.LossWeights
+    blend_weights : sequence of float or None
+    compute_dtype : str
+        As :class:`StyleTransferLoss`.
+
+    Returns
+    -------
+    dict
+        ``total``, ``content``, ``style``, ``tv`` as Python floats.
+    """
+    import tensorflow as tf
+
+    from artstyle.nst.inputs import ensure_min_side, prepare_images
+
+    image = ensure_min_side(as_rgb_uint8(image, what="result image"), extractor.min_side,
+                            what="result image")
+    h, w = image.shape[:2]
+    styles = [style] if isinstance(style, np.ndarray) else list(style)
+    pairs = [prepare_images(content, s, max_side=max(h, w), min_side=extractor.min_side)
+             for s in styles]
+    content_w = pairs[0][0]
+    if content_w.shape[:2] != (h, w):
+        from artstyle.images import resize_image
+
+        content_w = resize_image(content_w, h, w)
+    loss = StyleTransferLoss(extractor, content_w, [p[1] for p in pairs], weights,
+                             blend_weights=blend_weights, compute_dtype=compute_dtype)
+    terms = loss(tf.constant(image[None].astype(np.float32) / 255.0))
+    return {k: float(v) for k, v in terms.items()}

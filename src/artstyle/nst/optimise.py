@@ -75,9 +75,10 @@ class StylizeResult:
     image : numpy.ndarray (H, W, 3) uint8
         The image with the lowest loss at the final scale (the working content size).
     history : list of dict
-        One record per loss evaluation: ``step`` (1-based, counted over all stages),
+        One record per loss evaluation: ``step`` (1-based, counted over all levels),
         ``seconds`` (since the call started), ``total``, ``content``, ``style``, ``tv``
-        (weighted loss terms), ``stage``, ``scale``, ``height``, ``width``.
+        (weighted loss terms), ``level`` (the coarse-to-fine scale level, 0 = coarsest),
+        ``scale``, ``height``, ``width``.
     seconds : float
         Wall-clock seconds of the whole call.
     evaluations : int
@@ -85,7 +86,7 @@ class StylizeResult:
     diverged : bool
         The loss became NaN/Inf and the last good image was returned instead.
     style_shape : (H, W)
-        Working size of the style image at the final stage.
+        Working size of the style image at the final level.
     optimizer : str
     extra : dict
         ``stop_reason``, ``init``, ``seed`` (of the noise start; the run is repeatable
@@ -113,8 +114,8 @@ class StylizeResult:
         """The history record of the returned image: the lowest finite total loss at the
         final scale (its ``content``, ``style``, ``tv`` add up to its ``total``); empty
         when there is none. The *last* record can be a rejected line-search trial."""
-        last_stage = max((r["stage"] for r in self.history), default=0)
-        finite = [r for r in self.history if r["stage"] == last_stage and math.isfinite(r["total"])]
+        last_level = max((r["level"] for r in self.history), default=0)
+        finite = [r for r in self.history if r["level"] == last_level and math.isfinite(r["total"])]
         return dict(min(finite, key=lambda r: r["total"])) if finite else {}
 
     @property
@@ -151,21 +152,21 @@ class _Tracker:
         self.pbar = tqdm(total=budget_total, disable=not progress, desc="stylize", unit="evaluation")
         self.best_img: np.ndarray | None = None
         self.best_loss = math.inf
-        self.stage = 0
+        self.level = 0
         self.scale = 1.0
-        self.stage_budget_end = 0
+        self.level_budget_end = 0
 
-    def new_stage(self, stage: int, scale: float, evaluations: int) -> None:
-        self.stage, self.scale = stage, scale
+    def new_level(self, level: int, scale: float, evaluations: int) -> None:
+        self.level, self.scale = level, scale
         self.best_img, self.best_loss = None, math.inf
-        self.stage_budget_end = self.step + evaluations
+        self.level_budget_end = self.step + evaluations
 
     def record(self, losses: Mapping[str, Any], image01: np.ndarray, grad_finite: bool = True) -> None:
         """Record one evaluation of ``image01`` (1, H, W, 3); raise _StopOptimisation when done."""
         vals = {k: float(v) for k, v in losses.items()}
         self.step += 1
         rec = {"step": self.step, "seconds": time.perf_counter() - self.start, **vals,
-               "stage": self.stage, "scale": self.scale,
+               "level": self.level, "scale": self.scale,
                "height": int(image01.shape[1]), "width": int(image01.shape[2])}
         self.history.append(rec)
         self.pbar.update(1)
@@ -181,7 +182,7 @@ class _Tracker:
             self.preview(np.clip(np.rint(self.best_img[0] * 255.0), 0, 255).astype(np.uint8))
         if self.callback is not None and self.callback(dict(rec)):
             raise _StopOptimisation("callback")
-        if self.step >= self.stage_budget_end:
+        if self.step >= self.level_budget_end:
             raise _StopOptimisation("budget")
 
 
@@ -196,26 +197,26 @@ LBFGS_MEMORY = 20
 
 
 def auto_scales(side: int, coarsest_side: int = AUTO_COARSEST_SIDE,
-                max_stages: int | None = None,
+                max_levels: int | None = None,
                 one_scale_max_side: int = AUTO_ONE_SCALE_MAX_SIDE) -> list[float]:
     """The coarse-to-fine scales of ``scales: auto`` for an output whose longest side is ``side``.
 
     One scale up to ``one_scale_max_side``; larger outputs halve from the output (scale
-    1.0) while the stage's longest side is above ``coarsest_side``, as the
+    1.0) while the level's longest side is above ``coarsest_side``, as the
     multi-resolution recipes for neural-style do (optimise small, upsample, refine):
     512 px or less -> ``[1.0]``, 868 or 1024 -> ``[0.25, 0.5, 1.0]``, 2048 ->
-    ``[0.125, 0.25, 0.5, 1.0]``. (At 512 px a coarse stage is pure cost: its upsampled
-    result starts the full-size stage at the photo's loss, ``benchmarks/coarse_to_fine.py``.)
+    ``[0.125, 0.25, 0.5, 1.0]``. (At 512 px a coarse level is pure cost: its upsampled
+    result starts the full-size level at the photo's loss, ``benchmarks/coarse_to_fine.py``.)
 
     Parameters
     ----------
     side : int
         Longest side of the output in px (>= 1).
     coarsest_side : int
-        The coarsest stage's longest side is at most this (px), default
+        The coarsest level's longest side is at most this (px), default
         :data:`artstyle.config.AUTO_COARSEST_SIDE`.
-    max_stages : int, optional
-        At most this many stages (the finest ones): one evaluation per stage at least.
+    max_levels : int, optional
+        At most this many levels (the finest ones): one evaluation per level at least.
     one_scale_max_side : int
         Outputs up to this side run at one scale, default
         :data:`artstyle.config.AUTO_ONE_SCALE_MAX_SIDE`.
@@ -228,25 +229,25 @@ def auto_scales(side: int, coarsest_side: int = AUTO_COARSEST_SIDE,
     if side <= one_scale_max_side:
         return [1.0]
     scales = [1.0]
-    while side * scales[0] > coarsest_side and (max_stages is None or len(scales) < max_stages):
+    while side * scales[0] > coarsest_side and (max_levels is None or len(scales) < max_levels):
         scales.insert(0, scales[0] / 2)
     return scales
 
 
 def _split_budget(total: int, scales: Sequence[float]) -> list[int]:
-    """``total`` evaluations over the stages of ``scales``: shares proportional to 1/scale.
+    """``total`` evaluations over the levels of ``scales``: shares proportional to 1/scale.
 
-    A stage at scale ``s`` costs about ``s**2`` of a full-size evaluation, so most
-    evaluations go to the cheap coarse stages (the multires recipes for neural-style):
-    ``[0.25, 0.5, 1.0]`` splits 4 : 2 : 1 (150 -> 87, 42, 21). Every stage gets at least
-    one; rounding leftovers go to the coarsest stage.
+    A level at scale ``s`` costs about ``s**2`` of a full-size evaluation, so most
+    evaluations go to the cheap coarse levels (the multires recipes for neural-style):
+    ``[0.25, 0.5, 1.0]`` splits 4 : 2 : 1 (150 -> 87, 42, 21). Every level gets at least
+    one; rounding leftovers go to the coarsest level.
     """
     n_scales = len(scales)
     if total < n_scales:
         raise ValueError(f"max_evaluations ({total}) must be at least one per scale ({n_scales})")
     inverse = [1.0 / s for s in scales]
     shares = [max(1, math.floor(total * v / sum(inverse))) for v in inverse]
-    while sum(shares) > total:  # the minimum of one per stage overshot: take from the largest
+    while sum(shares) > total:  # the minimum of one per level overshot: take from the largest
         shares[shares.index(max(shares))] -= 1
     shares[0] += total - sum(shares)
     return shares
@@ -477,7 +478,7 @@ def _run_adam(loss_fn: StyleTransferLoss, init01: np.ndarray, tracker: _Tracker,
     # The budget's last step updated the image: evaluate it too (one forward pass).
     final = image.numpy()
     losses = evaluate()
-    tracker.stage_budget_end += 1
+    tracker.level_budget_end += 1
     try:
         tracker.record(losses, final)
     except _StopOptimisation as stop:
@@ -533,11 +534,12 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         L-BFGS-B; ``"adam"``: the tutorial's recipe at ``learning_rate``),
         ``max_evaluations`` (loss-and-gradient evaluations over all scales),
         ``max_side`` (longest output side, px; the photo is reduced, never enlarged),
-        ``scales`` (coarse-to-fine scales ending in 1.0, each stage starting from the
+        ``scales`` (coarse-to-fine scales ending in 1.0, each level starting from the
         previous result upsampled, bicubic; ``[]`` = one scale), ``init``
         (``"colour_matched"``: the photo re-coloured to the painting's colour mean and
         covariance, :func:`artstyle.nst.inputs.match_colour`; ``"content"``: the photo,
-        the tutorial's start; ``"noise"``: uniform noise from ``seed``) and
+        the tutorial's start; ``"noise"``: uniform noise from ``seed``; ``"fast"``: the
+        feed-forward engine's result, :func:`artstyle.nst.feedforward.stylize_fast`) and
         ``fourier_exponent`` (L-BFGS: optimise the change to the start image as Fourier
         coefficients with gains ``(f / f_max) ** -p``,
         :func:`artstyle.nst.fourier.fourier_scale`; 0 = the pixels, box-bounded),
@@ -564,7 +566,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         ``ValueError`` naming both sizes, :func:`artstyle.images.check_mask_aspect`)
         (:func:`artstyle.nst.inputs.style_mask`: white = style,
         black = the photo, grey in between): the image's Gram matrices are taken over the
-        white region only (:func:`artstyle.nst.losses.masked_gram_matrix`, Gatys et al.
+        white region only (:func:`artstyle.gram.masked_gram_matrix`, Gatys et al.
         2017), and the result is the stylised image inside the mask and the photo outside
         (:func:`artstyle.nst.inputs.composite`). None = the whole picture.
     on_divergence : ``"recover"`` or ``"raise"``
@@ -610,7 +612,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     optimizer, init, max_side = settings.optimizer, settings.init, settings.max_side
     if settings.scales == "auto":
         side = min(max(content.shape[:2]), max_side)   # the photo is never enlarged
-        scales = auto_scales(side, max_stages=settings.max_evaluations)
+        scales = auto_scales(side, max_levels=settings.max_evaluations)
     else:
         scales = [float(s) for s in settings.scales] or [1.0]
     budgets = _split_budget(settings.max_evaluations, scales)
@@ -626,7 +628,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     styles_w = styles
     reason = "budget"
     try:
-        for stage, (scale, budget) in enumerate(zip(scales, budgets, strict=True)):
+        for level, (scale, budget) in enumerate(zip(scales, budgets, strict=True)):
             pairs = [prepare_images(content, s, max_side=max_side, min_side=extractor.min_side,
                                     style_scale=style_scale, scale=scale) for s in styles]
             content_w, styles_w = pairs[0][0], [p[1] for p in pairs]
@@ -637,31 +639,36 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
                 elif init == "colour_matched":
                     image01 = match_colour(content_w, styles_w[0] if len(styles_w) == 1 else styles_w,
                                            weights=blend)[None]
+                elif init == "fast":
+                    from artstyle.nst.feedforward import stylize_fast
+
+                    image01 = (stylize_fast(content_w, styles, weights=blend)
+                               .astype(np.float32) / 255.0)[None]
                 else:
                     image01 = np.random.default_rng(seed).uniform(0, 1, (1, h, w, 3)).astype(np.float32)
             else:
                 image01 = _upsample01(image01, h, w)
-            logger.info("stage %d: scale %.3g, content %dx%d, style %dx%d, %s for %d evaluations",
-                        stage, scale, h, w, *styles_w[0].shape[:2], optimizer, budget)
+            logger.info("level %d: scale %.3g, content %dx%d, style %dx%d, %s for %d evaluations",
+                        level, scale, h, w, *styles_w[0].shape[:2], optimizer, budget)
             loss_fn = StyleTransferLoss(extractor, content_w,
                                         styles_w[0] if len(styles_w) == 1 else styles_w, weights,
                                         blend_weights=blend,
                                         mask=None if mask_u8 is None else mask_at(mask_u8, h, w),
                                         compute_dtype=compute_dtype)
-            tracker.new_stage(stage, scale, budget)
+            tracker.new_level(level, scale, budget)
             if optimizer == "lbfgs":
                 reason = _run_lbfgs(loss_fn, image01, tracker, settings.fourier_exponent)
             else:
                 reason = _run_adam(loss_fn, image01, tracker, settings.learning_rate)
             if tracker.best_img is None:
                 raise StyleTransferDiverged(
-                    f"the loss was non-finite from the first evaluation of stage {stage} "
+                    f"the loss was non-finite from the first evaluation of level {level} "
                     f"(scale {scale}); no usable image")
             image01 = tracker.best_img
             if reason == "diverged":
                 if on_divergence == "raise":
                     raise StyleTransferDiverged(
-                        f"loss became non-finite at step {tracker.step} (stage {stage}, scale {scale})")
+                        f"loss became non-finite at step {tracker.step} (level {level}, scale {scale})")
                 diverged = True
                 logger.warning("style transfer diverged; returning the last good image (loss %.6g)",
                                tracker.best_loss)
@@ -671,7 +678,7 @@ def stylize(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     finally:
         tracker.pbar.close()
 
-    if scale != scales[-1]:  # stopped early in a coarse stage: bring it to the output size
+    if scale != scales[-1]:  # stopped early in a coarse level: bring it to the output size
         content_w = prepare_images(content, styles[0], max_side=max_side,
                                    min_side=extractor.min_side, style_scale=style_scale)[0]
         image01 = _upsample01(image01, *content_w.shape[:2])
