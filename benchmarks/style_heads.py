@@ -40,15 +40,27 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from artstyle.config import BACKBONE_LAYERS  # noqa: E402
 
-#: Descriptor configurations: name -> (backbone, stored side px, patches).
-CONFIGS: dict[str, tuple[str, int, int]] = {
-    "vgg19_224_p1": ("vgg19", 224, 1),
-    "lite0_224_p1": ("efficientnet_lite0", 224, 1),
-    "lite0_224_p10": ("efficientnet_lite0", 224, 10),
-    "lite0_256_p10": ("efficientnet_lite0", 256, 10),
-    "lite1_224_p10": ("efficientnet_lite1", 224, 10),
-    "lite2_224_p10": ("efficientnet_lite2", 224, 10),
-}
+#: Descriptor configurations measured by default, named ``<backbone>_<side>_p<patches>``
+#: (:func:`parse_config`): every layer of :data:`artstyle.config.BACKBONE_LAYERS`.
+CONFIGS: tuple[str, ...] = ("lite0_224_p10", "lite0_224_p1", "lite0_256_p1", "lite1_224_p10",
+                            "lite2_224_p10", "vgg19_224_p1")
+
+
+def parse_config(name: str) -> tuple[str, int, int]:
+    """``lite0_224_p10`` -> ``("efficientnet_lite0", 224, 10)``: backbone, stored side
+    (px) and patches per painting."""
+    net, side, patches = name.rsplit("_", 2)
+    backbone = net if net == "vgg19" else f"efficientnet_{net}"
+    if backbone not in BACKBONE_LAYERS or not patches.startswith("p"):
+        raise ValueError(f"not a configuration: {name!r} (e.g. lite0_224_p10, vgg19_224_p1)")
+    return backbone, int(side), int(patches[1:])
+
+
+def config_name(backbone: str, side: int, patches: int) -> str:
+    """The inverse of :func:`parse_config`."""
+    return f"{backbone.removeprefix('efficientnet_')}_{side}_p{patches}"
+
+
 WEIGHTS = {"vgg19": ROOT / "models/pretrained/vgg19_notop.weights.h5",
            "efficientnet_lite0": ROOT / "models/pretrained_efficientnet/efficientnet_lite0.weights.h5"}
 
@@ -130,7 +142,7 @@ def extract(name: str, data: Path, cache: Path, batch_size: int) -> None:
     """Describe every painting with configuration ``name`` into ``cache/<name>.npz``."""
     from artstyle.models.style_features import StyleDescriptor
 
-    backbone, side, patches = CONFIGS[name]
+    backbone, side, patches = parse_config(name)
     images, manifest, classes = load_all(prepared(data, cache, side))
     weights = WEIGHTS.get(backbone)
     if weights is None or not weights.is_file():
@@ -212,6 +224,9 @@ def main() -> int:
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--heads", nargs="*", default=["logistic", "mlp"])
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--without-mirrors", nargs="*", default=["lite0_224_p10"],
+                    help="configurations of 10 patches also scored on their first 5 "
+                    "(the mirrors left out)")
     ap.add_argument("--repeats", type=int, default=0,
                     help="also score the winner on this many seeds of each split kind")
     ap.add_argument("--extract", help=argparse.SUPPRESS)
@@ -245,7 +260,7 @@ def main() -> int:
     for name in args.configs:
         X, patches, info = descriptors(name, args.data, args.cache, args.batch_size)
         variants = [(patches, X)]
-        if patches == 10:
+        if patches == 10 and name in args.without_mirrors:
             variants.append((5, subset_patches(X, 10, 5)))
         for p, Xp in variants:
             for head in args.heads:
