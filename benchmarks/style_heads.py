@@ -217,6 +217,18 @@ def fit_and_score(X, patches, y, split, head: str, seed=0):
     return out, probs
 
 
+def fitted(cache: Path, key: str, fit):
+    """``fit()``'s (scores, probabilities), cached under ``cache/fits/<key>``."""
+    folder = cache / "fits"
+    folder.mkdir(exist_ok=True)
+    if not (folder / f"{key}.json").is_file():
+        row, probs = fit()
+        np.savez(folder / f"{key}.npz", **probs)
+        (folder / f"{key}.json").write_text(json.dumps(row, default=float))
+    z = np.load(folder / f"{key}.npz")
+    return json.loads((folder / f"{key}.json").read_text()), {k: z[k] for k in z.files}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/painting91-mini")
@@ -227,8 +239,10 @@ def main() -> int:
     ap.add_argument("--without-mirrors", nargs="*", default=["lite0_224_p10"],
                     help="configurations of 10 patches also scored on their first 5 "
                     "(the mirrors left out)")
-    ap.add_argument("--repeats", type=int, default=0,
-                    help="also score the winner on this many seeds of each split kind")
+    ap.add_argument("--splits", nargs="*", default=["stratified", "artist"],
+                    choices=["stratified", "artist"])
+    ap.add_argument("--extract-only", action="store_true",
+                    help="compute (and cache) the descriptors, fit nothing")
     ap.add_argument("--extract", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.data.is_dir():
@@ -238,11 +252,16 @@ def main() -> int:
     if args.extract:
         extract(args.extract, args.data, args.cache, args.batch_size)
         return 0
+    if args.extract_only:
+        for name in args.configs:
+            descriptors(name, args.data, args.cache, args.batch_size)
+        return 0
     _, manifest, classes = load_all(prepared(args.data, args.cache, 224))
     y = manifest["class"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     artists = manifest["artist"].astype(str).to_numpy()
     splits = {"stratified": manifest["split"].to_numpy().astype(str),
               "artist": artist_split(np.asarray(manifest["class"]), artists)}
+    splits = {k: v for k, v in splits.items() if k in args.splits}
     for kind, s in splits.items():
         leak = len(set(artists[s == "test"]) & set(artists[s != "test"]))
         print(f"{kind}: " + ", ".join(f"{k} {int((s == k).sum())}" for k in
@@ -265,7 +284,8 @@ def main() -> int:
         for p, Xp in variants:
             for head in args.heads:
                 for kind, s in splits.items():
-                    r, probs = fit_and_score(Xp, p, y, s, head)
+                    r, probs = fitted(args.cache, f"{name}_p{p}_{head}_{kind}",
+                                      lambda: fit_and_score(Xp, p, y, s, head))
                     row = {"config": name, "patches": p, "head": head, "split": kind, **r,
                            "ips": info["images_per_second"], "peak_mb": info["peak_rss_mb"]}
                     results.append(row)
