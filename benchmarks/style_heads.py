@@ -241,6 +241,8 @@ def main() -> int:
                     "(the mirrors left out)")
     ap.add_argument("--splits", nargs="*", default=["stratified", "artist"],
                     choices=["stratified", "artist"])
+    ap.add_argument("--skip", nargs="*", default=[],
+                    help="<configuration>/<head> pairs left out, e.g. lite1_224_p10/mlp")
     ap.add_argument("--extract-only", action="store_true",
                     help="compute (and cache) the descriptors, fit nothing")
     ap.add_argument("--extract", help=argparse.SUPPRESS)
@@ -283,6 +285,8 @@ def main() -> int:
             variants.append((5, subset_patches(X, 10, 5)))
         for p, Xp in variants:
             for head in args.heads:
+                if f"{name}/{head}" in args.skip:
+                    continue
                 for kind, s in splits.items():
                     r, probs = fitted(args.cache, f"{name}_p{p}_{head}_{kind}",
                                       lambda: fit_and_score(Xp, p, y, s, head))
