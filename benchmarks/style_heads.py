@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from artstyle.config import BACKBONE_LAYERS  # noqa: E402
+from artstyle.config import BACKBONE_LAYERS
 
 #: Descriptor configurations measured by default, named ``<backbone>_<side>_p<patches>``
 #: (:func:`parse_config`): every layer of :data:`artstyle.config.BACKBONE_LAYERS`.
@@ -143,7 +143,7 @@ def extract(name: str, data: Path, cache: Path, batch_size: int) -> None:
     from artstyle.models.style_features import StyleDescriptor
 
     backbone, side, patches = parse_config(name)
-    images, manifest, classes = load_all(prepared(data, cache, side))
+    images, manifest, _ = load_all(prepared(data, cache, side))
     weights = WEIGHTS.get(backbone)
     if weights is None or not weights.is_file():
         weights = cache / f"{backbone}.weights.h5"
@@ -217,12 +217,12 @@ def fit_and_score(X, patches, y, split, head: str, seed=0):
     return out, probs
 
 
-def fitted(cache: Path, key: str, fit):
-    """``fit()``'s (scores, probabilities), cached under ``cache/fits/<key>``."""
+def fitted(cache: Path, key: str, fit, *args):
+    """``fit(*args)``'s (scores, probabilities), cached under ``cache/fits/<key>``."""
     folder = cache / "fits"
     folder.mkdir(exist_ok=True)
     if not (folder / f"{key}.json").is_file():
-        row, probs = fit()
+        row, probs = fit(*args)
         np.savez(folder / f"{key}.npz", **probs)
         (folder / f"{key}.json").write_text(json.dumps(row, default=float))
     z = np.load(folder / f"{key}.npz")
@@ -289,7 +289,7 @@ def main() -> int:
                     continue
                 for kind, s in splits.items():
                     r, probs = fitted(args.cache, f"{name}_p{p}_{head}_{kind}",
-                                      lambda: fit_and_score(Xp, p, y, s, head))
+                                      fit_and_score, Xp, p, y, s, head)
                     row = {"config": name, "patches": p, "head": head, "split": kind, **r,
                            "ips": info["images_per_second"], "peak_mb": info["peak_rss_mb"]}
                     results.append(row)
@@ -298,8 +298,8 @@ def main() -> int:
                           f"{info['peak_rss_mb']} | {kind} | {r['C']} | {r['validation_acc']:.3f} | "
                           f"{r['validation_f1']:.3f} | {r['test_acc']:.3f} | {r['test_f1']:.3f} |",
                           flush=True)
-    # Ensembles chosen on validation: the best member, then mean with the next best
-    # members while validation accuracy does not drop.
+    # Ensembles chosen on validation: the best member, then the mean with each of the
+    # next best members (other descriptors) that raises validation accuracy.
     for kind in splits:
         rows = sorted((r for r in results if r["split"] == kind),
                       key=lambda r: (-r["validation_acc"], -r["validation_f1"]))
@@ -308,7 +308,10 @@ def main() -> int:
         if not rows:
             continue
         chosen = [rows[0]]
-        key = lambda r: (r["config"], r["patches"], r["head"], kind)  # noqa: E731
+
+        def key(r, kind=kind):
+            return (r["config"], r["patches"], r["head"], kind)
+
         best_v = rows[0]["validation_acc"]
         for r in rows[1:6]:
             if r["config"] == chosen[0]["config"] and r["patches"] == chosen[0]["patches"]:

@@ -238,8 +238,8 @@ def test_ported_lite1_lite2_weights_classify_photographs_as_imagenet_does(real_l
     # on espresso, at 224 px and at the variant's own resolution (240, 260 px).
     variant, model = real_lite12
     for side in (224, E.VARIANTS[variant].resolution):
-        from PIL import Image
         import skimage.data
+        from PIL import Image
 
         photos = [np.asarray(Image.fromarray(getattr(skimage.data, n)()).resize(
             (side, side), Image.BICUBIC)) for n in ("chelsea", "coffee")]

@@ -105,7 +105,11 @@ def test_style_head_grad_cam_peaks_in_the_quadrant_that_decides_the_class():
 # ---------------------------------------------------------------------------
 
 def test_layer_shares_find_the_layer_that_decides_each_class(tmp_path):
-    from artstyle.patterns.layer_weights import descriptor_groups, layer_shares, plot_layer_weights
+    from artstyle.patterns.layer_weights import (
+        descriptor_groups,
+        layer_shares,
+        plot_layer_weights,
+    )
 
     # Two "layers" of 3 channels: class 1 is told by the shallow layer's standard
     # deviations, class 2 by the deep layer's means; class 0 is the rest.

@@ -146,7 +146,10 @@ class StyleDescriptor:
 
             net, self._preprocess = build_vgg19_notop(weights, seed=seed), vgg_preprocess
         else:
-            from artstyle.models.efficientnet_lite import build_efficientnet_lite, preprocess
+            from artstyle.models.efficientnet_lite import (
+                build_efficientnet_lite,
+                preprocess,
+            )
 
             net = build_efficientnet_lite(backbone.removeprefix("efficientnet_"), weights,
                                           include_top=False, seed=seed)
