@@ -105,9 +105,11 @@ def artists_apart(raw: dict, data: Path, work: Path) -> None:
     heads): stratified and artist-disjoint rows, and the best by validation of each."""
     import subprocess
 
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "style_heads.py"), "--data",
-                    str(data), "--cache", str(work / "style_heads"), "--heads", "logistic",
-                    "--configs", *style_configs(raw)], check=True)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "style_heads.py"), "--data",
+                           str(data), "--cache", str(work / "style_heads"), "--heads", "logistic",
+                           "--configs", *style_configs(raw)], check=False)
+    if done.returncode:
+        print(f"artist-disjoint comparison failed (exit {done.returncode}; see above)")
 
 
 def main() -> int:

@@ -147,7 +147,10 @@ def extract(name: str, data: Path, cache: Path, batch_size: int) -> None:
     weights = WEIGHTS.get(backbone)
     if weights is None or not weights.is_file():
         weights = cache / f"{backbone}.weights.h5"
-    if not weights.is_file() and backbone != "vgg19":
+    if not weights.is_file() and backbone == "vgg19":
+        raise SystemExit(f"VGG19 weights not found at {WEIGHTS['vgg19']} or {weights}: "
+                         "run `dvc repro pretrained` first")
+    if not weights.is_file():
         from artstyle.models import efficientnet_lite as E
 
         variant = backbone.removeprefix("efficientnet_")
