@@ -13,6 +13,15 @@ summary when ``--stylize`` is given. Every model gets the same budget: at most
 ensembles (``ensembles``) whose members are all style models, then ``compare``; the
 other rows of the table stay empty.
 
+``--artists-apart`` adds the honest figure: every style model's descriptors on the same
+paintings, its head fitted and chosen on a split that keeps artists apart (no test
+painting's artist in train or validation), beside the stratified split, accuracy and
+macro-F1 (``benchmarks/style_heads.py``; ``--artists-apart-only`` skips the pipeline).
+``prepare.group_by_artist: true`` itself refuses painting91-mini: two movements have
+only 2 artists, too few for three artist-disjoint splits, so the benchmark's split lets
+those movements' validation paintings share their training artist (the test stays
+artist-disjoint).
+
 Not a test: figures depend on the machine; nothing is asserted.
 """
 
@@ -37,8 +46,9 @@ from artstyle.models.vgg19 import VGG19_CONV_LAYERS
 def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None) -> dict:
     """Params for real paintings: 224 px stored images, stratified split.
 
-    (Painting-91 labels movements per artist, 2-6 artists each: an artist-disjoint split
-    would leave movements without training images.)"""
+    (Painting-91 labels movements per artist, 2-6 artists each: ``prepare.group_by_artist``
+    would leave movements without training images; ``--artists-apart`` measures the
+    style members on an artist-disjoint test split instead.)"""
     raw["data"].update(source="folder", path=str(data))
     raw["base"]["image_size"] = 224     # painting91-mini's sources are <= 256 px
     raw["prepare"].update(group_by_artist=False, val_fraction=0.15, test_fraction=0.2)
@@ -78,6 +88,30 @@ def add_painting_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
 
 
+def style_configs(raw: dict) -> list[str]:
+    """The descriptor configurations (``style_heads.parse_config`` names) of the style
+    models of ``raw``: backbone, 224 px, patches."""
+    from style_heads import config_name
+
+    sets = raw.get("style_features", {})
+    names = [config_name(sets[spec["features"]].get("backbone", "vgg19"), 224,
+                         sets[spec["features"]].get("patches", 1))
+             for spec in raw.get("style_models", {}).values()]
+    return list(dict.fromkeys(names))
+
+
+def artists_apart(raw: dict, data: Path, work: Path) -> None:
+    """Run ``benchmarks/style_heads.py`` on the style models' configurations (logistic
+    heads): stratified and artist-disjoint rows, and the best by validation of each."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "style_heads.py"), "--data",
+                           str(data), "--cache", str(work / "style_heads"), "--heads", "logistic",
+                           "--configs", *style_configs(raw)], check=False)
+    if done.returncode:
+        print(f"artist-disjoint comparison failed (exit {done.returncode}; see above)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_painting_arguments(ap)
@@ -85,9 +119,21 @@ def main() -> int:
                     help="reuse converted VGG19 weights (skips the download)")
     ap.add_argument("--stylize", action="store_true", help="also run the stylize stage")
     ap.add_argument("--only", choices=["style"], help="run only the style models and ensembles")
+    ap.add_argument("--artists-apart", action="store_true",
+                    help="also score the style models with artists kept apart")
+    ap.add_argument("--artists-apart-only", action="store_true",
+                    help="only the artist-disjoint comparison (no pipeline run)")
     args = ap.parse_args()
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (it exists only beside the project's checkout)")
+        return 0
+    if args.artists_apart_only:
+        import yaml
+
+        raw = painting_params(yaml.safe_load((ROOT / "params.yaml").read_text()),
+                              args.data.resolve(), args.epochs, None)
+        work = args.keep or Path(tempfile.mkdtemp(prefix="artstyle-bench-"))
+        artists_apart(raw, args.data.resolve(), work)
         return 0
     weights = args.weights if args.weights.exists() else None
     work = args.keep or Path(tempfile.mkdtemp(prefix="artstyle-bench-"))
@@ -113,6 +159,8 @@ def main() -> int:
     if args.stylize:
         print((repo / "reports" / "stylize" / "summary.md").read_text())
     print(f"dvc repro: {seconds / 60:.1f} min on this machine; outputs in {repo}")
+    if args.artists_apart:
+        artists_apart(chosen["raw"], args.data.resolve(), work)
     return 0
 
 

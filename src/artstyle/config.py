@@ -289,7 +289,7 @@ STYLE_STAT_LAYERS: tuple[str, ...] = (
     "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 #: The layers each style-descriptor backbone offers (the same names as
 #: ``artstyle.models.vgg19.VGG19_CONV_LAYERS`` and
-#: ``artstyle.models.efficientnet_lite.LITE0_STAGE_OUTPUTS``; a test keeps them equal).
+#: ``artstyle.models.efficientnet_lite.stage_outputs(variant)``; a test keeps them equal).
 BACKBONE_LAYERS: dict[str, tuple[str, ...]] = {
     "vgg19": (
         "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
@@ -299,6 +299,12 @@ BACKBONE_LAYERS: dict[str, tuple[str, ...]] = {
     "efficientnet_lite0": (
         "block0_out", "block2_out", "block4_out", "block7_out", "block10_out",
         "block14_out", "block15_out", "head"),
+    "efficientnet_lite1": (
+        "block0_out", "block3_out", "block6_out", "block10_out", "block14_out",
+        "block19_out", "block20_out", "head"),
+    "efficientnet_lite2": (
+        "block0_out", "block3_out", "block6_out", "block10_out", "block14_out",
+        "block19_out", "block20_out", "head"),
 }
 
 

