@@ -19,8 +19,22 @@ def main(params, argv):  # argv: none
     name = settings.model if settings.model != "best" else best_member(
         PATTERN_KINDS, names=list(params.all_models()))
     clf = neural.load(name)
+    style_member, style_X = None, None
+    if params.style_models:               # the best style member's layer weights, if trained
+        from artstyle.features import load_features
+        from artstyle.members import style
+        from artstyle.members.base import MissingModel
+
+        try:
+            best_style = best_member(("style",), names=list(params.style_models))
+            style_member = style.load(best_style)
+            feats = paths.style_features_file(params.style_model(best_style).features)
+            style_X = load_features(feats).splits["train"][0]
+        except MissingModel:
+            style_member = None
     m = write_patterns(paths.PATTERNS_REPORT, clf, paths.PREPARED, settings,
-                       seed=params.base.seed, notice=dataset_notice(paths.PREPARED))
+                       seed=params.base.seed, notice=dataset_notice(paths.PREPARED),
+                       style_member=style_member, style_X=style_X)
     return (f"{name}: Grad-CAM on {m['layer']}, {m['paintings']} paintings mapped, test "
             f"accuracy {m['test_accuracy']:.3f}; wrote {paths.PATTERNS_REPORT}/index.html")
 

@@ -146,3 +146,34 @@ def test_members_made_from_other_data_are_refused_in_one_line():
     check_same_classes("a", ["x", "y"], "b", ["x", "y"], "fix")            # same: no error
     with pytest.raises(MembersDisagree, match="the same classes in another order"):
         check_same_classes("a", ["x", "y"], "b", ["y", "x"], "fix")
+
+
+def test_a_style_member_shows_where_it_looks():
+    """Grad-CAM of a style head through its frozen network (artstyle.patterns.explain.look)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from artstyle.heads import head_proba
+    from artstyle.models.style_features import StyleDescriptor
+    from artstyle.patterns.explain import look
+
+    describe = StyleDescriptor(None, ["block1_conv1", "block2_conv1"], [], seed=0)
+    rng = np.random.default_rng(0)
+    squares = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    squares[6:, :16, :16] = 255                      # class 1: a bright top-left quadrant
+    y = np.repeat([0, 1], 6)
+    head = make_pipeline(StandardScaler(), LogisticRegression(C=1.0)).fit(describe(squares), y)
+    clf = TrainedClassifier(
+        "style_toy", "style", ["plain", "bright-corner"], 32, 32,
+        lambda sq: head_proba(head, describe(sq), 2),
+        parts={"descriptor": describe, "head": head, "input_size": 32})
+    assert clf.has_heat_map
+    seen = look(squares[8], clf)
+    assert seen.layer == "block2_conv1" and seen.heat.shape == (32, 32)
+    assert 0.0 <= seen.heat.min() and 0.0 < seen.heat.max() <= 1.0
+    quadrants = [seen.heat[r:r + 16, c:c + 16].sum() for r in (0, 16) for c in (0, 16)]
+    assert int(np.argmax(quadrants)) == 0            # the bright corner decides the class
+    np.testing.assert_allclose(seen.proba, clf.proba_squares(squares[8][None])[0], rtol=1e-5)
+    plain = TrainedClassifier("x", "xgboost", ["a", "b"], 8, 8, lambda sq: np.ones((len(sq), 2)) / 2)
+    assert not plain.has_heat_map and look(squares[0], plain).layer == ""

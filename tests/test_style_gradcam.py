@@ -39,7 +39,8 @@ def _striped_patch_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, li
 
 
 def _spec(head: str) -> StyleModelSpec:
-    return StyleModelSpec(features="test", head=head, C=[1.0], hidden_units=16, max_iter=500)
+    extra = {"hidden_units": 16} if head == "mlp" else {}
+    return StyleModelSpec(features="test", head=head, C=[1.0], max_iter=500, **extra)
 
 
 @pytest.mark.parametrize("head_kind,pca", [("logistic", 0), ("logistic", 5), ("mlp", 0),

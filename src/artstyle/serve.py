@@ -329,8 +329,8 @@ class PageState:
 
     @property
     def heat_maps(self) -> bool:
-        """Whether the classifier has a feature map for Grad-CAM (a neural member)."""
-        return self._gm is not None
+        """Whether Grad-CAM can show where the classifier looks (a neural or style member)."""
+        return self.classifier is not None and self.classifier.has_heat_map
 
     def look(self, rgb: np.ndarray, top: int = 3):
         """:func:`artstyle.patterns.explain.look` with the page's classifier."""
@@ -961,7 +961,8 @@ def build_page(pipeline: PageState, workdir: Path, repainter: Repainter | None =
                     if pipeline.classifier is not None and not pipeline.heat_maps:
                         gr.Markdown(f"No heat map: the page's classifier `{pipeline.model}` "
                                     f"is a {pipeline.classifier.kind} member, and Grad-CAM "
-                                    "needs a neural network's feature map.",
+                                    "needs a network's feature map (a neural or style "
+                                    "member).",
                                     elem_id="no-heat")
             views = gr.State(None)
             if paintings:

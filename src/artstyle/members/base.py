@@ -65,6 +65,10 @@ class TrainedClassifier:
         The Keras classifier of a neural member (Grad-CAM looks into it); None otherwise.
     members : tuple of TrainedClassifier
         An ensemble's members (empty otherwise).
+    parts : dict
+        What a style member is made of, for its Grad-CAM: ``descriptor`` (the
+        :class:`~artstyle.models.style_features.StyleDescriptor`), ``head`` (the fitted
+        scikit-learn pipeline) and ``input_size``; empty for the other kinds.
     info : dict
         The member's ``spec.json``.
     """
@@ -77,7 +81,14 @@ class TrainedClassifier:
     proba_squares: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     keras_model: Any = field(default=None, repr=False)
     members: tuple = ()
+    parts: dict = field(default_factory=dict, repr=False)
     info: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def has_heat_map(self) -> bool:
+        """Whether Grad-CAM can show where it looks: a Keras network, or a style head on
+        a frozen network's statistics (:func:`artstyle.patterns.explain.look`)."""
+        return self.keras_model is not None or "descriptor" in self.parts
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         """One image as the training images were stored.

@@ -83,7 +83,9 @@ def load(name: str) -> TrainedClassifier:
         return head_proba(head, X, len(classes), patches)
 
     return TrainedClassifier(name=name, kind="style", classes=classes, input_size=input_size,
-                             prepared_side=side, proba_squares=proba_squares, info=spec)
+                             prepared_side=side, proba_squares=proba_squares, info=spec,
+                             parts={"descriptor": describe, "head": head,
+                                    "input_size": input_size})
 
 
 def split_probabilities(name: str, feature_set: str,

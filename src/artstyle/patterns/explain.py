@@ -56,8 +56,11 @@ def look(rgb: np.ndarray, classifier, gm: gradcam.GradCamModel | None = None, *,
     rgb : ndarray of shape (H, W, 3), uint8
         The image (e.g. from :func:`artstyle.images.load_rgb_array`).
     classifier : artstyle.members.base.TrainedClassifier
-        Any member; Grad-CAM needs one with a Keras network (``keras_model``), else
-        ``heat`` is all zero, ``overlay`` is the square and ``layer`` is empty.
+        Any member. Grad-CAM looks into a Keras network (``keras_model``), or through a
+        style head into its frozen network (gradient x activation of the deepest
+        described layer, :func:`artstyle.patterns.gradcam.style_head_grad_cam`, on the
+        whole painting); for the other kinds ``heat`` is all zero, ``overlay`` is the
+        square and ``layer`` is empty.
     gm : GradCamModel, optional
         ``gradcam_model(classifier.keras_model)``, when the caller keeps one for many images.
     top : int
@@ -70,7 +73,15 @@ def look(rgb: np.ndarray, classifier, gm: gradcam.GradCamModel | None = None, *,
 
     square = classifier.prepare(rgb)
     x = resize_batch(square[None], classifier.input_size)
-    if classifier.keras_model is None:
+    if classifier.keras_model is None and "descriptor" in classifier.parts:
+        parts = classifier.parts
+        proba = classifier.proba_squares(square[None])[0]      # patches averaged, as scored
+        maps, _, _ = gradcam.style_head_grad_cam(
+            parts["descriptor"], parts["head"], resize_batch(square[None], parts["input_size"]),
+            class_index=np.array([int(np.argmax(proba))]), n_classes=len(classifier.classes))
+        heat = gradcam.upsample(maps, square.shape[:2])[0]
+        overlay, layer = gradcam.overlay(square, heat), parts["descriptor"].deepest
+    elif classifier.keras_model is None:
         proba = classifier.proba_squares(square[None])[0]
         heat = np.zeros(square.shape[:2], np.float32)
         overlay, layer = square, ""
@@ -126,10 +137,10 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
     seen = look(load_rgb_array(image), classifier, gm, top=top)
     square, x, best = seen.square, seen.x, seen.top[0][0]
     proba, order = seen.proba[None], seen.order
-    no_heat = "" if gm is not None else f"{A_KIND[classifier.kind]} member has no Keras feature map"
+    no_heat = "" if seen.layer else f"{A_KIND[classifier.kind]} member has no feature map"
     rows = [("the image", [plots.Cell(square, Path(image).name),
                            plots.Cell(seen.overlay,
-                                      f"Grad-CAM: {best} {proba[0, order[0]]:.0%}" if gm
+                                      f"Grad-CAM: {best} {proba[0, order[0]]:.0%}" if seen.layer
                                       else f"{best} {proba[0, order[0]]:.0%} (no Grad-CAM)")],
              "")]
     neighbours = []
@@ -143,8 +154,7 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
                      [plots.Cell(train.images[i], f"{classes[train.labels[i]]}\nd={d:.2f}")
                       for i, d in zip(idx[0], dist[0])], ""))
     top_text = ", ".join(f"{classes[i]} {proba[0, i]:.0%}" for i in order)
-    where = f"Grad-CAM on {gm.layer}" if gm is not None else no_heat
+    where = f"Grad-CAM on {seen.layer}" if seen.layer else no_heat
     plots.image_grid(out, rows, f"{Path(image).name} by {name}: {top_text}; {where}", notice)
     return {"top": [(classes[i], float(proba[0, i])) for i in order],
-            "layer": gm.layer if gm is not None else "", "no_heat_map": no_heat,
-            "neighbours": neighbours}
+            "layer": seen.layer, "no_heat_map": no_heat, "neighbours": neighbours}

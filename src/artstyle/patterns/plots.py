@@ -226,3 +226,12 @@ def plot_palettes(path: str | Path, palettes: dict, stats: dict[str, dict[str, f
         ax.spines[side].set_visible(False)
     set_title(ax, title, notice)
     return save_figure(fig, path)
+
+
+def note_figure(path: str | Path, text: str, notice: str = "") -> None:
+    """A small PNG that says in words why a figure has nothing to show."""
+    fig, ax = new_figure(6, 1.6)
+    _blank(ax)
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=10)
+    set_title(ax, "", notice)
+    save_figure(fig, path)

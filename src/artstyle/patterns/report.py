@@ -137,7 +137,7 @@ def _caption(classes: list[str], true: int, pred: int, p: float) -> str:
 
 def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
                    settings: PatternsParams | None = None, *, seed: int = 0,
-                   notice: str = "") -> dict:
+                   notice: str = "", style_member=None, style_X: np.ndarray | None = None) -> dict:
     """Write every output of the ``patterns`` stage (see the module's table), atomically.
 
     Parameters
@@ -154,6 +154,12 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
     seed : int
     notice : str
         The dataset notice, on every figure and on the page.
+    style_member : artstyle.members.base.TrainedClassifier, optional
+        A style member (the best validated one): ``layers.png`` shows which layers'
+        statistics carry each movement in its head (:mod:`artstyle.patterns.layer_weights`).
+    style_X : ndarray of shape (n, d), optional
+        Its training descriptors: the shares are then the spreads of the partial scores
+        over them, otherwise the weights' norms.
 
     Returns
     -------
@@ -338,6 +344,21 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
                                                     "mean_lightness", "mean_chroma")}
                        for m, s in stats.items()},
         }
+        if style_member is not None:
+            from artstyle.patterns import layer_weights
+
+            d = style_member.parts["descriptor"]
+            groups = layer_weights.descriptor_groups(d.stat_layers, d.gram_layers, d.channels)
+            shares = layer_weights.layer_shares(style_member.parts["head"], groups, style_X)
+            layer_weights.plot_layer_weights(
+                tmp / "layers.png", shares, style_member.classes, groups,
+                f"Which layers' statistics carry each movement in {style_member.name} "
+                f"({d.backbone}; shallow = fine texture, deep = composition)", notice)
+            metrics["style_member"] = style_member.name
+            figures["layers"] = ["layers.png"]
+        else:                             # the declared output says why it is empty
+            plots.note_figure(tmp / "layers.png", "No style member is trained (style_models "
+                              "in params.yaml): no layer weights to show.", notice)
         write_json(tmp / "metrics.json", metrics)
         _write_index(tmp / "index.html", name, gm.layer, maps.shape[1:], metrics, figures,
                      stats_table, read_csv(tmp / "confused_pairs.csv"), settings, notice)
@@ -382,6 +403,15 @@ def _write_index(path: Path, name: str, layer: str, fmap_shape, metrics: dict,
                 "with their nearest training paintings in that embedding.",
                 ["prototypes.png"]),
     ]
+    if "layers" in figures:
+        sections.append(Section(
+            f"Which layers carry each movement ({metrics['style_member']})",
+            f"The style member {metrics['style_member']} classifies a painting from the "
+            "per-channel mean and standard deviation of a frozen ImageNet network's layers. "
+            "Each row is one movement; each column one layer's statistics, shallow (fine "
+            "texture, brush strokes) to deep (shapes, composition); the colour is that "
+            "group's share of the movement's score across the training paintings "
+            "(rows sum to one).", figures["layers"]))
     write_page(path, f"Patterns: {name}", notice,
                f"What {name} (the model named by params patterns.model: "
                f"{settings.model}) has learnt, and what the collection looks like.", sections)
