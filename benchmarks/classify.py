@@ -22,19 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-
-
-def cpu_model() -> str:
-    """The processor's name from ``/proc/cpuinfo`` (machines of one kind differ)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> None:

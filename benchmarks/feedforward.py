@@ -52,6 +52,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_model
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,16 +63,6 @@ DEFAULT_STYLES = sorted(str(p) for p in (SHARED / "styles").glob("*") if p.is_fi
 DEFAULT_CONTENTS = ["sklearn:china.jpg"] + sorted(
     str(p) for p in (SHARED / "contents").glob("*") if p.is_file())
 logger = logging.getLogger("benchmarks.feedforward")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 class Judge:

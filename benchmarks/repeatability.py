@@ -77,10 +77,9 @@ def main() -> int:
     if not (ROOT / "data" / "prepared" / "manifest.csv").is_file():
         print("skipped: data/prepared is missing (dvc repro prepare)")
         return 0
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "unknown CPU")
-    print(f"{args.model}, {args.epochs} epochs, {cpu}, load average "
-          f"{os.getloadavg()[0]:.1f} at start\n")
+    from machine import machine_line
+
+    print(f"{args.model}, {args.epochs} epochs, {machine_line()}\n")
     print("| setting | training s | images/s | relative | process CPU s | relative CPU | weights sha256 |")
     print("|---|---|---|---|---|---|---|")
     base = base_cpu = None

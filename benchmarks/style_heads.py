@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -63,16 +65,6 @@ def config_name(backbone: str, side: int, patches: int) -> str:
 
 WEIGHTS = {"vgg19": ROOT / "models/pretrained/vgg19_notop.weights.h5",
            "efficientnet_lite0": ROOT / "models/pretrained_efficientnet/efficientnet_lite0.weights.h5"}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 # ---------------------------------------------------------------------------
