@@ -15,19 +15,20 @@ def main(params, argv):  # argv: none
     from artstyle.members.base import best_member
     from artstyle.patterns.report import PATTERN_KINDS, write_patterns
 
+    from artstyle.features import load_features
+    from artstyle.members import style
+    from artstyle.members.base import MissingModel, folder_kind
+
     settings = params.patterns
-    name = settings.model if settings.model != "best" else best_member(
-        PATTERN_KINDS, names=list(params.all_models()))
-    clf = neural.load(name)
+    members = [*params.all_models(), *params.style_models]
+    name = settings.model if settings.model != "best" else best_member(PATTERN_KINDS,
+                                                                       names=members)
+    clf = style.load(name) if folder_kind(paths.model_dir(name)) == "style" else neural.load(name)
     style_member, style_X = None, None
     if params.style_models:               # the best style member's layer weights, if trained
-        from artstyle.features import load_features
-        from artstyle.members import style
-        from artstyle.members.base import MissingModel
-
         try:
             best_style = best_member(("style",), names=list(params.style_models))
-            style_member = style.load(best_style)
+            style_member = clf if best_style == clf.name else style.load(best_style)
             feats = paths.style_features_file(params.style_model(best_style).features)
             style_X = load_features(feats).splits["train"][0]
         except MissingModel:

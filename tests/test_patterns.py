@@ -162,7 +162,7 @@ def test_params_schema_owns_the_patterns_defaults_and_checks_the_model():
     assert params.patterns == PatternsParams()
     raw = params.model_dump()
     raw["patterns"]["model"] = "xgb_best_cnn"
-    with pytest.raises(ParamsError, match="patterns.model names unknown neural model"):
+    with pytest.raises(ParamsError, match="patterns.model names .xgb_best_cnn., not a neural or style model"):
         parse_params(raw)
 
 
@@ -246,3 +246,35 @@ def test_explain_on_a_bad_file_is_one_line_and_exit_2(tmp_path, monkeypatch, cap
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and expected in err and "Traceback" not in err
     assert not (tmp_path / "bad_explained.png").exists()
+
+
+def test_write_patterns_explains_a_style_member(prepared):
+    """A style head: its gradient x activation maps, its descriptors as the map's embedding,
+    and which layers carry each movement (layers.png)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from artstyle.heads import head_proba
+    from artstyle.members.base import TrainedClassifier
+    from artstyle.models.style_features import StyleDescriptor
+    from artstyle.patterns.report import load_collection
+
+    tmp_path, _, classes, _ = prepared
+    data = load_collection(tmp_path / "data" / "prepared")
+    describe = StyleDescriptor(None, ["block1_conv1", "block2_conv1"], [], seed=0)
+    train = data.split == "train"
+    head = make_pipeline(StandardScaler(), LogisticRegression(C=1.0)).fit(
+        describe(data.images[train]), data.labels[train])
+    clf = TrainedClassifier("style_toy", "style", classes, SIDE, SIDE,
+                            lambda sq: head_proba(head, describe(sq), len(classes)),
+                            parts={"descriptor": describe, "head": head, "input_size": SIDE})
+    settings = PatternsParams(n_examples=2, n_thumbnails=6, n_queries=2, n_neighbours=2,
+                              n_palette_colours=3, palette_pixels=2000, tsne_iterations=250)
+    out = tmp_path / "reports" / "patterns_style"
+    m = write_patterns(out, clf, tmp_path / "data" / "prepared", settings, style_member=clf,
+                       style_X=describe(data.images[train]))
+    assert (m["kind"], m["layer"], m["style_member"]) == ("style", "block2_conv1", "style_toy")
+    page = (out / "index.html").read_text()
+    assert "HiResCAM" in page and "layers.png" in page and (out / "layers.png").is_file()
+    assert m["paintings"] == 24

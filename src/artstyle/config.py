@@ -542,9 +542,9 @@ class StylizeParams(TransferParams):
 class PatternsParams(_Strict):
     """Stage ``patterns``: where a model looks, confusions, the embedding map, palettes.
 
-    ``model`` is a neural model of the zoo or ``best``: the neural model with the best
-    validation accuracy in ``reports/eval/*/metrics.json`` (XGBoost models have no
-    feature maps and never qualify).
+    ``model`` is a neural or style member of the zoo, or ``best``: the one of those with
+    the best validation accuracy in ``reports/eval/*/metrics.json`` (XGBoost members and
+    ensembles have no feature map of their own and never qualify).
     """
 
     model: str = "best"
@@ -652,9 +652,10 @@ class Params(_Strict):
         if self.stylize.judge != "best" and self.stylize.judge not in (names | set(self.style_models)):
             raise ValueError(f"stylize.judge names '{self.stylize.judge}', not a neural or style "
                              "model (or write best)")
-        if self.patterns.model != "best" and self.patterns.model not in names:
-            raise ValueError(f"patterns.model names unknown neural model "
-                             f"'{self.patterns.model}' (or write best)")
+        if self.patterns.model != "best" and self.patterns.model not in (
+                names | set(self.style_models)):
+            raise ValueError(f"patterns.model names '{self.patterns.model}', not a neural or "
+                             "style model (or write best)")
         if self.stylize.own_model not in names:
             raise ValueError(f"stylize.own_model names unknown neural model "
                              f"'{self.stylize.own_model}'")

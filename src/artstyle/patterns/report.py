@@ -49,8 +49,9 @@ class PatternsError(ArtstyleError, ValueError):
     """No model to explain, or a model that does not fit the prepared data."""
 
 
-#: Member kinds the patterns page can explain (Grad-CAM and embeddings of a network).
-PATTERN_KINDS = ("neural",)
+#: Member kinds the patterns page can explain: a Keras network (Grad-CAM, its penultimate
+#: embedding) or a style head (its gradient x activation map, its standardised descriptors).
+PATTERN_KINDS = ("neural", "style")
 
 
 def slug(text: str) -> str:
@@ -135,6 +136,46 @@ def _caption(classes: list[str], true: int, pred: int, p: float) -> str:
     return f"true: {classes[true]}\npred: {classes[pred]} {p:.0%}"
 
 
+def _neural_looks(classifier, x: np.ndarray, test: np.ndarray):
+    """Grad-CAM maps and probabilities of the test paintings, embeddings of all (a network)."""
+    model = classifier.keras_model
+    gm = gradcam.gradcam_model(model)
+    maps, proba, head = gradcam.grad_cam(gm, x[test])
+    if gm.kernel is not None:   # the head is the embedding: one pass per painting
+        emb = np.zeros((len(x), head.shape[1]), np.float32)
+        emb[test] = head
+        rest = np.setdiff1d(np.arange(len(x)), test)
+        emb[rest] = embed(gm, model, x[rest])
+    else:
+        emb = embed(gm, model, x)
+    method = ("Grad-CAM (Selvaraju et al., ICCV 2017) on the output of its last "
+              "convolutional layer, after its ReLU: the feature maps weighted by the spatially "
+              "averaged gradient of the predicted movement's logit")
+    return maps, proba, emb, gm.layer, method, "the input of its final classification layer"
+
+
+def _style_looks(classifier, squares: np.ndarray, test: np.ndarray, batch_size: int = 16):
+    """The same for a style member: gradient x activation maps through its head on the
+    whole painting, its probabilities as scored (patches averaged), and the standardised
+    descriptors the head reads as the embedding."""
+    from artstyle.data.dataset import resize_batch
+
+    parts = classifier.parts
+    describe, head = parts["descriptor"], parts["head"]
+    proba = classifier.proba_squares(squares[test])
+    x = resize_batch(squares, parts["input_size"])
+    maps = np.concatenate([gradcam.style_head_grad_cam(
+        describe, head, x[test[i:i + batch_size]],
+        class_index=proba[i:i + batch_size].argmax(axis=1), n_classes=proba.shape[1])[0]
+        for i in range(0, test.size, batch_size)])
+    emb = np.concatenate([head[:-1].transform(describe(x[i:i + batch_size]))
+                          for i in range(0, len(x), batch_size)]).astype(np.float32)
+    method = ("gradient x activation (HiResCAM, Draelos & Carin 2020) of the predicted "
+              "movement's score through the head and the per-channel statistics it reads, "
+              "on the whole painting")
+    return maps, proba, emb, describe.deepest, method, "the standardised style descriptors its head reads"
+
+
 def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
                    settings: PatternsParams | None = None, *, seed: int = 0,
                    notice: str = "", style_member=None, style_X: np.ndarray | None = None) -> dict:
@@ -146,7 +187,8 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
         ``reports/patterns/``; replaced as a whole when complete.
     classifier : artstyle.members.base.TrainedClassifier
         A trained member of a kind in :data:`PATTERN_KINDS` (a Keras classifier with a
-        convolutional layer); its classes must equal the prepared dataset's.
+        convolutional layer, or a style head); its classes must equal the prepared
+        dataset's.
     prepared_dir : path
         Output of ``prepare``.
     settings : PatternsParams, optional
@@ -177,12 +219,11 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
 
     from artstyle.members.base import A_KIND, check_same_classes
 
-    if classifier.keras_model is None:
+    if classifier.keras_model is None and "descriptor" not in classifier.parts:
         raise PatternsError(f"{classifier.name} is {A_KIND[classifier.kind]} member: the patterns "
                             f"page explains {', '.join(PATTERN_KINDS)} members (set "
                             "patterns.model to one, or best)")
-    name, model, classes = classifier.name, classifier.keras_model, classifier.classes
-    input_size = classifier.input_size
+    name, classes = classifier.name, classifier.classes
     settings = settings or PatternsParams()
     clock = _Clock()
     data = load_collection(prepared_dir)
@@ -193,20 +234,15 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
         raise PatternsError("the prepared data has no test or no training paintings")
     k, n_ex = len(classes), settings.n_examples
 
-    x = resize_batch(data.images, input_size)
-    gm = gradcam.gradcam_model(model)
-    maps, proba, head = gradcam.grad_cam(gm, x[test])
-    heat = gradcam.upsample(maps, data.images.shape[1:3])
-    if gm.kernel is not None:   # the head is the embedding: one pass per painting
-        emb = np.zeros((len(x), head.shape[1]), np.float32)
-        emb[test] = head
-        rest = np.flatnonzero(data.split != "test")
-        emb[rest] = embed(gm, model, x[rest])
+    if classifier.keras_model is not None:
+        looks = _neural_looks(classifier, resize_batch(data.images, classifier.input_size), test)
     else:
-        emb = embed(gm, model, x)
+        looks = _style_looks(classifier, data.images, test)
+    maps, proba, emb, layer, method, embedding = looks
+    heat = gradcam.upsample(maps, data.images.shape[1:3])
     y_true, y_pred = data.labels[test], proba.argmax(axis=1)
     conf = proba.max(axis=1)
-    clock.lap(f"{name}: Grad-CAM on {gm.layer} {maps.shape[1:]} of {test.size} test "
+    clock.lap(f"{name}: heat maps on {layer} {maps.shape[1:]} of {test.size} test "
               f"paintings, embeddings {emb.shape}")
 
     colours = plots.movement_colours(classes)
@@ -230,7 +266,7 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
                 ("misclassified", cells["wrong"],
                  f"every {movement} test painting was recognised")],
                 f"Where {name} looks: {movement} test paintings, Grad-CAM of the predicted "
-                f"movement on {gm.layer}", notice)
+                f"movement on {layer}", notice)
             figures["gradcam"].append(rel)
 
         clock.lap("Grad-CAM grids")
@@ -335,7 +371,7 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
 
         clock.lap("prototypes and neighbours")
         metrics = {
-            "model": name, "layer": gm.layer,
+            "model": name, "kind": classifier.kind, "layer": layer,
             "feature_map": f"{maps.shape[1]}x{maps.shape[2]}",
             "test_accuracy": float((y_true == y_pred).mean()),
             "test_mistakes": int((y_true != y_pred).sum()),
@@ -360,21 +396,20 @@ def write_patterns(out_dir: str | Path, classifier, prepared_dir: str | Path,
             plots.note_figure(tmp / "layers.png", "No style member is trained (style_models "
                               "in params.yaml): no layer weights to show.", notice)
         write_json(tmp / "metrics.json", metrics)
-        _write_index(tmp / "index.html", name, gm.layer, maps.shape[1:], metrics, figures,
-                     stats_table, read_csv(tmp / "confused_pairs.csv"), settings, notice)
+        _write_index(tmp / "index.html", name, layer, maps.shape[1:], metrics, figures,
+                     stats_table, read_csv(tmp / "confused_pairs.csv"), settings, notice,
+                     method, embedding)
     return metrics
 
 
 def _write_index(path: Path, name: str, layer: str, fmap_shape, metrics: dict,
                  figures: dict, stats_table: pd.DataFrame, pairs: pd.DataFrame,
-                 settings: PatternsParams, notice: str) -> None:
+                 settings: PatternsParams, notice: str, method: str, embedding: str) -> None:
     h, w = fmap_shape
     sections = [
         Section("Where the model looks (Grad-CAM)",
-                f"Grad-CAM (Selvaraju et al., ICCV 2017) of {name} on the output of its last "
-                f"convolutional layer, {layer} ({h} x {w} cells at the model's input size), "
-                "after its ReLU: the feature maps weighted by the spatially averaged gradient "
-                "of the predicted movement's logit, kept where positive, scaled to a maximum "
+                f"Where {name} looks: {method}, on {layer} ({h} x {w} cells at the model's "
+                "input size), kept where positive, scaled to a maximum "
                 "of 1 and resized over the painting (red: most weight). First row of each "
                 "grid: the movement's most confidently right test paintings; second row: "
                 "its misclassified ones.", figures["gradcam"]),
@@ -385,8 +420,8 @@ def _write_index(path: Path, name: str, layer: str, fmap_shape, metrics: dict,
                 ["confused_pairs.png"], pairs if len(pairs) else None),
         Section("A map of the collection",
                 f"t-SNE (scikit-learn, perplexity {metrics['tsne_perplexity']:.1f}) of the "
-                f"{metrics['paintings']} paintings' embeddings: the input of {name}'s final "
-                "classification layer. Paintings the model finds alike lie close; triangles "
+                f"{metrics['paintings']} paintings' embeddings: {embedding} ({name}). "
+                "Paintings the model finds alike lie close; triangles "
                 "are test paintings. Distances between far-apart groups mean little in "
                 "t-SNE. Coordinates: embedding_map.csv.",
                 ["map.png", "map_thumbnails.png"]),
