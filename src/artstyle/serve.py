@@ -120,7 +120,8 @@ def load_upload(path: str | os.PathLike, what: str, params: ServeParams = ServeP
         rgb = load_rgb_array(path, max_pixels=params.max_pixels)
     except ImageRejected as err:
         words = (_too_large_words(err.message, params.max_pixels) if err.reason == "too_large"
-                 else REASON_WORDS[err.reason])
+                 else f"{REASON_WORDS['unreadable']}: {err.message}"
+                 if err.reason == "unreadable" else REASON_WORDS[err.reason])
         raise UploadRejected(f"The {what} cannot be used: {words}.") from None
     h, w = rgb.shape[:2]
     if min(h, w) < params.min_side:
