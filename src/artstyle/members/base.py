@@ -279,18 +279,27 @@ def best_member(kinds: Sequence[str] = KINDS, eval_dir: Path = paths.EVAL_REPORT
     MissingModel
         No trained member of those kinds has been evaluated; names the command.
     """
-    ranked = []
+    candidates = []
     for name in trained_members(kinds, models_dir):
         if names is not None and name not in names:
             continue
-        metrics_file = Path(eval_dir) / name / "metrics.json"
-        spec = read_json(Path(models_dir) / name / "spec.json")
-        if not metrics_file.is_file() or spec.get("method") == "stack":
-            continue
-        val = read_json(metrics_file).get("validation", {})
-        ranked.append((-val.get("accuracy", 0.0), -val.get("macro_f1", 0.0), name))
+        if read_json(Path(models_dir) / name / "spec.json").get("method") != "stack":
+            candidates.append(name)
+    ranked = rank_by_validation(candidates, eval_dir)
     if not ranked:
         which = "" if tuple(kinds) == KINDS else f" {'/'.join(kinds)}"
         raise MissingModel(f"no evaluated{which} model in {eval_dir}: run `dvc repro` "
                            "(or name a model)")
-    return min(ranked)[2]
+    return ranked[0]
+
+
+def rank_by_validation(names: Sequence[str], eval_dir: Path = paths.EVAL_REPORTS) -> list[str]:
+    """``names`` that have been evaluated, best first: validation accuracy, then validation
+    macro-F1, then the name (the rule of ``best`` everywhere, the model table included)."""
+    ranked = []
+    for name in names:
+        metrics_file = Path(eval_dir) / name / "metrics.json"
+        if metrics_file.is_file():
+            val = read_json(metrics_file).get("validation", {})
+            ranked.append((-val.get("accuracy", 0.0), -val.get("macro_f1", 0.0), name))
+    return [name for *_, name in sorted(ranked)]
