@@ -66,25 +66,19 @@ logger = logging.getLogger("benchmarks.feedforward")
 
 
 class Judge:
-    """The ``stylize`` stage's judge: the movement a zoo model predicts for an image."""
+    """The judge: the movement a trained member (any kind, or ``best``) sees in an image."""
 
     def __init__(self, name: str):
-        from artstyle import paths
-        from artstyle.config import load_params
-        from artstyle.data.dataset import load_manifest
-        from artstyle.models.zoo import load_model
+        import os
 
-        params = load_params(REPO / "params.yaml")
-        self.spec = params.model(name)
-        self.image_size = params.base.image_size
-        self.model = load_model(REPO / paths.keras_model_file(name))
-        _, self.classes = load_manifest(REPO / paths.PREPARED)
+        from artstyle.classifier import load_classifier
+
+        os.chdir(REPO)                       # the pipeline's relative paths (models/)
+        self.classifier = load_classifier(name)
 
     def movement(self, image: np.ndarray) -> str:
-        from artstyle.stylize import judge_images
-
-        return judge_images(self.model, self.spec.input_size, [image], self.image_size,
-                            self.classes)[0]
+        p = self.classifier.proba([image])[0]
+        return self.classifier.classes[int(p.argmax())]
 
 
 def at_side(image: np.ndarray, side: int) -> np.ndarray:
@@ -284,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contents", nargs="+", default=DEFAULT_CONTENTS)
     p.add_argument("--styles", nargs="+", default=DEFAULT_STYLES)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--judge", default="vgg19_transfer")
+    p.add_argument("--judge", default="best")
     p.add_argument("--skip-gatys", action="store_true")
     p.add_argument("--gatys-evaluations", type=int, default=10)
     p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16", "auto"])
