@@ -78,8 +78,8 @@ def test_stylize_stage_outputs_and_judging(tiny_pipeline):
     repo = tiny_pipeline.repo  # only files are read here
     assert "stylize" in ran_stages(tiny_pipeline.repro_outputs[-1])
     metrics = read_json(repo / "reports" / "stylize" / "metrics.json")
-    assert set(metrics) == {"judge", "vgg19", "own:best_cnn", "fast", "variants",
-                            "seconds_per_output"}
+    assert set(metrics) == {"judge", "judge_kind", "vgg19", "own:best_cnn", "fast",
+                            "variants", "seconds_per_output"}
     for engine in ("vgg19", "own:best_cnn", "fast"):
         m = metrics[engine]
         assert m["outputs"] == 5                       # one content x 5 per-class styles

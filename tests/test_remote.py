@@ -44,7 +44,8 @@ pytestmark = pytest.mark.slow
 
 TARGET = "evaluate@baseline_cnn"
 # The cached (pushed) outputs of TARGET and its upstream stages, in dvc.lock order.
-CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/pretrained", "models/baseline_cnn")
+CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/pretrained", "models/baseline_cnn",
+                  "data/probabilities/baseline_cnn.npz")   # evaluate's, for the ensembles
 MODEL_FILE = "models/baseline_cnn/model.keras"
 EVAL_METRICS = "reports/eval/baseline_cnn/metrics.json"
 
