@@ -296,3 +296,19 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(cli, "_classify", broken)
     with pytest.raises(ValueError, match="a bug"):
         main(["classify", "x.png"])
+
+
+def test_classify_into_a_closed_pipe_ends_quietly(trained):
+    """``artstyle classify DIR | head -1``: the reader goes away; no traceback."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    for i in range(70):                                   # more than one batch of output
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
+            trained / f"p{i:02d}.png")
+    run = subprocess.run(f"{sys.executable} -m artstyle.cli classify paintings --model tiny "
+                         "| head -1", shell=True, capture_output=True, text=True,
+                         cwd=trained.parent)
+    assert run.stdout.startswith("art movement by tiny (neural)")
+    assert "Traceback" not in run.stderr and "BrokenPipeError" not in run.stderr, run.stderr

@@ -142,8 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("image", metavar="IMAGE", help="an image file")
     e.add_argument("--model", default="best",
                    help="a trained member under models/ (any kind) or a .keras path; best "
-                        "(default) = the member with the best validation accuracy in "
-                        "reports/eval. Grad-CAM needs a neural model or a style head")
+                        "(default) = the neural or style member with the best validation "
+                        "accuracy in reports/eval (the kinds Grad-CAM can look into)")
     e.add_argument("-o", "--output", default=None,
                    help="the PNG to write (default <IMAGE stem>_explained.png here)")
     e.add_argument("--top", type=_positive_int, default=3, help="movements to print")
@@ -331,7 +331,8 @@ def _explain(args: argparse.Namespace) -> int:
     from artstyle.data.dataset import dataset_notice
     from artstyle.patterns.explain import explain_image
 
-    classifier = load_classifier(args.model)
+    # best: the best validated member that can show where it looks (neural or style)
+    classifier = load_classifier(args.model, kinds=("neural", "style"))
     notice = dataset_notice(paths.PREPARED)
     name = Path(classifier.name).stem if classifier.name.endswith(".keras") else classifier.name
     result = explain_image(args.image, classifier, output, top=args.top,
@@ -339,7 +340,8 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"art movement by {name} ({classifier.kind}), top {args.top}:")
     print(f"{args.image}: " + ", ".join(f"{m} {p:.1%}" for m, p in result["top"]))
     near = ", ".join(f"{m} ({d:.2f})" for m, d in result["neighbours"])
-    near = near or "none (no data/prepared)"
+    near = near or ("none (no data/prepared)" if not (paths.PREPARED / paths.MANIFEST_NAME).exists()
+                    else "none (found in a neural member's embedding only)")
     where = (f"Grad-CAM on {result['layer']}" if result["layer"]
              else f"no Grad-CAM ({result['no_heat_map']})")
     print(f"{where}; nearest training paintings: {near}; wrote {output}")
@@ -409,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("artstyle: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:           # `artstyle classify ... | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
