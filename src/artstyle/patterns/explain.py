@@ -155,6 +155,8 @@ def explain_image(image: str, classifier, out: str | Path, *, top: int = 3,
                       for i, d in zip(idx[0], dist[0])], ""))
     top_text = ", ".join(f"{classes[i]} {proba[0, i]:.0%}" for i in order)
     where = f"Grad-CAM on {seen.layer}" if seen.layer else no_heat
-    plots.image_grid(out, rows, f"{Path(image).name} by {name}: {top_text}; {where}", notice)
+    # As wide as a row of neighbours even without one: room for the title and captions.
+    plots.image_grid(out, rows, f"{Path(image).name} by {name}: {top_text}; {where}", notice,
+                     min_cols=max(4, n_neighbours))
     return {"top": [(classes[i], float(proba[0, i])) for i in order],
             "layer": seen.layer, "no_heat_map": no_heat, "neighbours": neighbours}
