@@ -447,6 +447,19 @@ def test_own_cnn_default_layers_earlier_content_deeper_style():
     assert style == ("c2", "c3")
 
 
+def test_own_cnn_layers_have_one_owner_the_studys_rule():
+    # params.yaml and the schema say "[] = the rule"; on the zoo's 3-block CNNs the rule
+    # gives the study's layers: block1 for content, blocks 2 and 3 for style.
+    from artstyle.config import OWN_CNN_BACKBONE, load_params
+    from artstyle.models.zoo import build_cnn
+
+    params = load_params()
+    assert OWN_CNN_BACKBONE.content_layers == OWN_CNN_BACKBONE.style_layers == []
+    assert params.stylize.own.content_layers == params.stylize.own.style_layers == []
+    cnn = build_cnn(params.model(params.stylize.own_model), 5)
+    assert default_own_cnn_layers(cnn) == (("block1_conv1",), ("block2_conv1", "block3_conv1"))
+
+
 def test_fixed_size_own_cnn_is_rebuilt_flexible():
     ex = FeatureExtractor.from_model(_tiny_cnn(fixed=(64, 64)), content_layers=["c2"],
                                         style_layers=["c1", "c3"])

@@ -158,10 +158,10 @@ def test_each_ensemble_stage_depends_on_exactly_its_members(dvc_yaml):
 
 def test_an_ensemble_member_missing_from_its_stage_is_reported(dvc_yaml):
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    params["ensembles"]["style_ensemble"]["members"].append("style_patches")
+    params["ensembles"]["style_ensemble"]["members"].append("vgg19_transfer")
     params["ensembles"]["extra"] = {"members": ["best_cnn", "xgb_best_cnn"]}
     problems = ensemble_deps_problems(dvc_yaml, params)
-    assert any("style_patches" in p and "ensemble_style_ensemble" in p for p in problems)
+    assert any("vgg19_transfer" in p and "ensemble_style_ensemble" in p for p in problems)
     assert "ensemble extra: no stage ensemble_extra in dvc.yaml" in problems
 
 

@@ -417,10 +417,10 @@ class BackboneParams(LossWeights):
     style_layers: list[str] = list(VGG19_STYLE_LAYERS)
 
 
-#: The study's finding for our own CNN: earlier layers for content, deeper for style;
+#: Our own CNN: its layers come from the study's rule (earlier layers for content, deeper
+#: for style), owned by :func:`artstyle.nst.default_own_cnn_layers` (empty lists here);
 #: small CNN features are far smaller than VGG19's, hence the larger style weight.
-OWN_CNN_BACKBONE = BackboneParams(content_layers=["block1_conv1"],
-                                  style_layers=["block2_conv1", "block3_conv1"],
+OWN_CNN_BACKBONE = BackboneParams(content_layers=[], style_layers=[],
                                   content_weight=1e4, style_weight=1e8, tv_weight=1.0)
 
 
