@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,6 +25,15 @@ def test_repository_params_are_valid():
     assert sorted(grid) == ["grid_u16_d0.0", "grid_u16_d0.5", "grid_u8_d0.0", "grid_u8_d0.5"]
     assert models["grid_u16_d0.5"].dense_units == 16
     assert models["grid_u16_d0.5"].dropout == 0.5
+    assert list(params.grid_cells()) == ["grid_u8_d0.0", "grid_u8_d0.5", "grid_u16_d0.0",
+                                         "grid_u16_d0.5"]
+
+
+def test_grid_cells_live_in_the_grid_folders():
+    assert paths.model_dir("grid_u8_d0.5") == Path("models/grid/grid_u8_d0.5")
+    assert paths.train_report("grid_u8_d0.5") == Path("reports/grid/cells/grid_u8_d0.5")
+    assert paths.model_dir("best_cnn") == Path("models/best_cnn")
+    assert paths.train_report("best_cnn") == Path("reports/train/best_cnn")
 
 
 @pytest.mark.parametrize("mutate, key, message", [
@@ -36,7 +46,10 @@ def test_repository_params_are_valid():
     (lambda r: r["prepare"].update(val_fraction="lots"), "prepare.val_fraction", ""),
     (lambda r: r["data"].update(source="pandora99"), "data.source", ""),
     (lambda r: r.pop("stylize"), "stylize", "missing key"),
-    (lambda r: r["boost"].update(sources=["nope"]), "", "boost.sources names unknown model 'nope'"),
+    (lambda r: r["boost"].update(sources=["nope"]), "", "boost.sources names 'nope', not a key of models"),
+    (lambda r: r["boost"].update(sources=["grid_u8_d0.5"]), "", "(a grid cell: copy its settings"),
+    (lambda r: r["ensembles"]["style_ensemble"]["members"].append("grid_u8_d0.5"), "",
+     "names grid cell(s) ['grid_u8_d0.5']"),
 ])
 def test_bad_params_name_the_key(mutate, key, message):
     raw = copy.deepcopy(RAW)

@@ -37,17 +37,25 @@ def test_full_pipeline_runs_every_stage(tiny_pipeline, pipeline_copy):
     assert not first & rest
     stages = first | rest
     assert {"download", "prepare", "pretrained", "train@baseline_cnn", "evaluate@vgg19_transfer",
-            "train_grid@8-0.5", "boost@best_cnn", "compare", "stylize",
+            "train_grid", "boost@best_cnn", "compare", "stylize",
             "pretrained_efficientnet", "style_features@lite0_stats", "style_fit@style_lite0",
             "evaluate_style@style_lite0", "evaluate_boost@best_cnn",
             "ensemble_style_ensemble"} <= stages
     repo = pipeline_copy()
     table = (repo / "reports" / "models.md").read_text()
     assert "synthetic" in table
-    for name in ["baseline_cnn", "best_cnn", "vgg19_transfer", "grid_u8_d0.5",
+    for name in ["baseline_cnn", "best_cnn", "vgg19_transfer",
                  "xgb_best_cnn", "style_lite0", "style_ensemble"]:
         assert f"| {name} " in table, name
         assert (repo / "reports" / "eval" / name / "confusion.png").stat().st_size > 1000
+    # The grid's cell: trained and compared on validation, never evaluated on the test split.
+    assert "| grid_u8_d0.5 " in table
+    assert not (repo / "reports" / "eval" / "grid_u8_d0.5").exists()
+    assert (repo / "models" / "grid" / "grid_u8_d0.5" / "model.keras").is_file()
+    grid = read_json(repo / "reports" / "grid" / "metrics.json")
+    assert list(grid["cells"]) == ["grid_u8_d0.5"]
+    assert grid["best"]["dense_units"] == 8 and grid["best"]["dropout"] == 0.5
+    assert (repo / "reports" / "grid" / "val_accuracy.png").stat().st_size > 1000
     assert (repo / "reports" / "compare" / "val_accuracy.png").exists()
     shown = dvc(repo, "metrics", "show", "--json").stdout
     assert "macro_f1" in shown and "NaN" not in shown

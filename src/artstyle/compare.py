@@ -32,16 +32,17 @@ def write_comparison(names: list[str], *, notice: str = "") -> pd.DataFrame:
     pandas.DataFrame
         The table (see :func:`artstyle.evaluation.comparison_table`).
     """
-    table = comparison_table(names, paths.EVAL_REPORTS, paths.TRAIN_REPORTS,
-                             paths.style_features_report("x").parent)
-    curves = validation_curves(names, paths.TRAIN_REPORTS)
+    table = comparison_table(names, paths.style_features_report("x").parent)
+    curves = validation_curves(names)
     paths.COMPARE.mkdir(parents=True, exist_ok=True)
     write_csv(curves, paths.COMPARE / "val_accuracy.csv", index=False)
     plot_validation_curves(curves, paths.COMPARE / "val_accuracy.png", notice)
     lines = ["# Model comparison", ""]
     if notice:
         lines += [f"> **{notice}**", ""]
-    lines += ["Test split of `data/prepared`; training figures from `reports/train/<model>/`.",
+    lines += ["Test split of `data/prepared`; training figures from `reports/train/<model>/`. "
+              "The grid's cells (`grid_u*`) are compared on the validation split only "
+              "(`reports/grid/`).",
               "", table.astype(object).where(table.notna(), "").to_markdown(
                   index=False, floatfmt=".3f"), "",
               "![validation accuracy per epoch](compare/val_accuracy.png)", ""]

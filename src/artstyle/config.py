@@ -629,10 +629,17 @@ class Params(_Strict):
                                  f"'{spec.features}' (keys of style_features)")
             if name in neural:
                 raise ValueError(f"style_models.{name} has the name of a neural model")
-        members = neural | set(self.style_models) | {f"xgb_{s}" for s in self.boost.sources}
+        cells = set(self.grid_cells())
+        members = ((neural - cells) | set(self.style_models)
+                   | {f"xgb_{s}" for s in self.boost.sources})
         for name, spec in self.ensembles.items():
-            if name in members:
+            if name in members | cells:
                 raise ValueError(f"ensembles.{name} has the name of another model")
+            in_grid = [m for m in spec.members if m in cells]
+            if in_grid:
+                raise ValueError(f"ensembles.{name}.members names grid cell(s) {in_grid}: the "
+                                 "grid's cells are compared on validation, not evaluated; "
+                                 "copy the cell's settings into models: to make it a member")
             unknown = [m for m in spec.members if m not in members]
             if unknown:
                 raise ValueError(f"ensembles.{name}.members names unknown model(s) "
@@ -647,8 +654,10 @@ class Params(_Strict):
             raise ValueError(f"grid.base '{self.grid.base}' is not a key of models")
         names = set(self.all_models())
         for src in self.boost.sources:
-            if src not in names:
-                raise ValueError(f"boost.sources names unknown model '{src}'")
+            if src not in self.models:
+                why = (" (a grid cell: copy its settings into models: to use it)"
+                       if src in names else "")
+                raise ValueError(f"boost.sources names '{src}', not a key of models{why}")
         if self.stylize.judge != "best" and self.stylize.judge not in (names | set(self.style_models)):
             raise ValueError(f"stylize.judge names '{self.stylize.judge}', not a neural or style "
                              "model (or write best)")
@@ -670,14 +679,16 @@ class Params(_Strict):
             Grid models are named ``grid_u<units>_d<dropout>``, e.g. ``grid_u8_d0.5``,
             and copy ``grid.base`` with ``dense_units`` and ``dropout`` replaced.
         """
-        out = dict(self.models)
+        return {**self.models, **self.grid_cells()}
+
+    def grid_cells(self) -> dict[str, ModelSpec]:
+        """The cells of ``grid`` by name (``grid_u<units>_d<dropout>``, units-major): copies
+        of ``grid.base`` with ``dense_units`` and ``dropout`` replaced. Trained by one stage,
+        ``train_grid``, and compared on the validation split; no test evaluation."""
         base = self.models[self.grid.base]
-        for units in self.grid.dense_units:
-            for dropout in self.grid.dropout:
-                out[grid_model_name(units, dropout)] = base.model_copy(
-                    update={"dense_units": units, "dropout": dropout}
-                )
-        return out
+        return {grid_model_name(units, dropout): base.model_copy(
+                    update={"dense_units": units, "dropout": dropout})
+                for units in self.grid.dense_units for dropout in self.grid.dropout}
 
     def model(self, name: str) -> ModelSpec:
         """The spec of one neural model; raises :class:`ParamsError` naming the known ones."""
@@ -700,8 +711,8 @@ def lookup(group: dict[str, Any], name: str, what: str) -> Any:
 
 
 def grid_model_name(units: int, dropout: float) -> str:
-    """Name of one grid model, matching ``dvc.yaml``: ``grid_u{units}_d{dropout}``."""
-    return f"grid_u{units}_d{dropout}"
+    """Name of one cell of the grid: ``grid_u{units}_d{dropout}`` (:data:`paths.GRID_PREFIX`)."""
+    return f"{paths.GRID_PREFIX}{units}_d{dropout}"
 
 
 #: Keys renamed to the field's terms: old last part of the dotted key -> new one.

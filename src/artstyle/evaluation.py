@@ -19,6 +19,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from artstyle import paths
 from artstyle.figures import new_figure, save_figure, set_title
 from artstyle.io import atomic_dir, read_json, write_csv, write_json
 
@@ -142,20 +143,21 @@ def write_evaluation(out_dir: str | Path, name: str, classes: list[str],
     return metrics
 
 
-def comparison_table(names: list[str], eval_dir: str | Path, train_dir: str | Path,
-                     features_dir: str | Path | None = None) -> pd.DataFrame:
+def comparison_table(names: list[str], features_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per model: test accuracy, macro-F1, parameters, epochs, timing.
 
-    Reads ``<eval_dir>/<name>/metrics.json`` and ``<train_dir>/<name>/metrics.json``
-    (dvclive summary, or the ``boost`` / ``style_fit`` stage's metrics); a missing file
-    leaves its cells empty. A style member's training seconds add the time its
-    descriptors took (``<features_dir>/style_<set>.json``), and its images per second
-    are the paintings described per second (the cost of classifying a new painting).
+    Reads ``reports/eval/<name>/metrics.json`` and the training summary
+    (:func:`artstyle.paths.train_report`: dvclive's, or the ``boost`` / ``style_fit``
+    stage's metrics); a missing file leaves its cells empty. A cell of the grid has no
+    test figures (it is compared on validation only): its validation accuracy is its
+    training's best. A style member's training seconds add the time its descriptors took
+    (``<features_dir>/style_<set>.json``), and its images per second are the paintings
+    described per second (the cost of classifying a new painting).
     """
     rows = []
     for name in names:
-        ev = _maybe_json(Path(eval_dir) / name / "metrics.json")
-        tr = _maybe_json(Path(train_dir) / name / "metrics.json")
+        ev = _maybe_json(paths.eval_report(name) / "metrics.json")
+        tr = _maybe_json(paths.train_report(name) / "metrics.json")
         if "feature_set" in tr and features_dir is not None:
             ft = _maybe_json(Path(features_dir) / f"style_{tr['feature_set']}.json")
             tr = {**tr, "images_per_second": ft.get("images_per_second"),
@@ -166,7 +168,7 @@ def comparison_table(names: list[str], eval_dir: str | Path, train_dir: str | Pa
             "model": name,
             "test accuracy": test.get("accuracy"),
             "test macro-F1": test.get("macro_f1"),
-            "validation accuracy": val.get("accuracy"),
+            "validation accuracy": val.get("accuracy", tr.get("best_val_accuracy")),
             "parameters": tr.get("parameters"),
             "epochs run": tr.get("epochs_run"),
             "best epoch": tr.get("best_epoch"),
@@ -183,16 +185,16 @@ def _maybe_json(path: Path) -> dict:
     return read_json(path) if path.exists() else {}
 
 
-def validation_curves(names: list[str], train_dir: str | Path) -> pd.DataFrame:
+def validation_curves(names: list[str]) -> pd.DataFrame:
     """Long table ``model, epoch, val_accuracy`` from each model's dvclive TSV.
 
     dvclive's Keras callback logs ``val_accuracy`` as ``eval/accuracy``
-    (``<train_dir>/<name>/plots/metrics/eval/accuracy.tsv``, columns ``step``,
-    ``accuracy``); models without such a file (e.g. XGBoost) are left out.
+    (``<train report>/plots/metrics/eval/accuracy.tsv``, :func:`artstyle.paths.train_report`,
+    columns ``step``, ``accuracy``); models without such a file (e.g. XGBoost) are left out.
     """
     frames = []
     for name in names:
-        tsv = Path(train_dir) / name / "plots" / "metrics" / "eval" / "accuracy.tsv"
+        tsv = paths.train_report(name) / "plots" / "metrics" / "eval" / "accuracy.tsv"
         if tsv.exists():
             df = pd.read_csv(tsv, sep="\t")
             frames.append(pd.DataFrame({"model": name, "epoch": df["step"] + 1,

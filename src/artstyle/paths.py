@@ -31,6 +31,10 @@ BACKBONE_WEIGHTS = {"vgg19": (VGG19_WEIGHTS, "pretrained"),
                     "efficientnet_lite0": (EFFICIENTNET_WEIGHTS, "pretrained_efficientnet")}
 #: Stage pretrained_feedforward: the two ONNX networks of :mod:`artstyle.nst.feedforward`.
 PRETRAINED_FEEDFORWARD = MODELS / "pretrained_feedforward"
+#: Stage train_grid: the study's dense units x dropout grid, one folder per cell
+#: (``grid_u<units>_d<dropout>``, :func:`artstyle.config.grid_model_name`).
+GRID_MODELS = MODELS / "grid"
+GRID_PREFIX = "grid_u"
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data"
@@ -41,13 +45,21 @@ MODELS_TABLE = REPORTS / "models.md"
 STYLIZED = REPORTS / "stylized"
 STYLIZE_REPORT = REPORTS / "stylize"
 PATTERNS_REPORT = REPORTS / "patterns"  # stage patterns: index.html, PNGs, CSVs
+GRID_REPORT = REPORTS / "grid"          # stage train_grid: metrics.json, val_accuracy.png,
+GRID_CELL_REPORTS = GRID_REPORT / "cells"  # and each cell's training curves
 
 SPLITS = ("train", "validation", "test")
 
 
+def is_grid_cell(name: str) -> bool:
+    """Whether ``name`` is a cell of the grid (``grid_u<units>_d<dropout>``)."""
+    return name.startswith(GRID_PREFIX)
+
+
 def model_dir(name: str) -> Path:
-    """``models/<name>/``: a trained classifier (Keras ``model.keras`` or XGBoost ``model.json``)."""
-    return MODELS / name
+    """``models/<name>/``: a trained classifier (Keras ``model.keras`` or XGBoost ``model.json``);
+    ``models/grid/<name>/`` for a cell of the grid."""
+    return (GRID_MODELS if is_grid_cell(name) else MODELS) / name
 
 
 def keras_model_file(name: str) -> Path:
@@ -61,8 +73,9 @@ def booster_file(name: str) -> Path:
 
 
 def train_report(name: str) -> Path:
-    """``reports/train/<name>/``: dvclive curves and ``metrics.json`` of one training run."""
-    return TRAIN_REPORTS / name
+    """``reports/train/<name>/``: dvclive curves and ``metrics.json`` of one training run
+    (``reports/grid/cells/<name>/`` for a cell of the grid)."""
+    return (GRID_CELL_REPORTS if is_grid_cell(name) else TRAIN_REPORTS) / name
 
 
 def eval_report(name: str) -> Path:
