@@ -730,6 +730,12 @@ def test_preserve_colors_keeps_the_photo_chroma(tiny_extractor):
     # the luminance is the stylised result's, not the photo's
     np.testing.assert_allclose(rgb_to_yiq(kept.image)[..., 0], rgb_to_yiq(plain.image)[..., 0],
                                atol=1.5)
+    # The stylize stage derives its colour-kept output from the plain one: the same pixels.
+    derived = plain.with_photo_colours(content)
+    np.testing.assert_array_equal(derived.image, kept.image)
+    assert derived.extra["preserve_colors"] and derived.evaluations == kept.evaluations
+    with pytest.raises(ValueError, match="without preserve_colors"):
+        kept.with_photo_colours(content)
 
 
 def test_keep_colours_is_exact_up_to_rounding_and_resizes_the_photo():

@@ -492,6 +492,7 @@ def run_stylize_stage(params):
                              build_backbone(backbone, weights=paths.VGG19_WEIGHTS, layers=layers))
             folder = out_dir / _slug(engine)
             folder.mkdir()
+            plain_results = {}      # (content, style) -> this engine's plain StylizeResult
             first = e_index == 0 or engine == "fast"
             for c_key, c_src in contents.items():
                 content = load_image_source(c_src)
@@ -514,10 +515,17 @@ def run_stylize_stage(params):
                             "Software": "artstyle", "artstyle:method": "fast",
                             "artstyle:content": c_src, "artstyle:strength": str(s.strength)})
                     else:
-                        r = stylize(content, style_imgs[0] if len(style_imgs) == 1 else style_imgs,
-                                    extractor=extractor, settings=settings, weights=layers,
-                                    seed=params.base.seed, on_divergence="raise",
-                                    blend_weights=blend)
+                        plain = plain_results.get((c_key, variant.styles[0].key))
+                        if variant.name == "preserve_colors" and plain is not None:
+                            # The same optimisation as the plain output: colours are kept after it.
+                            r = plain.with_photo_colours(content)
+                        else:
+                            r = stylize(content, style_imgs[0] if len(style_imgs) == 1
+                                        else style_imgs, extractor=extractor, settings=settings,
+                                        weights=layers, seed=params.base.seed,
+                                        on_divergence="raise", blend_weights=blend)
+                        if variant.name == "plain":
+                            plain_results[(c_key, variant.styles[0].key)] = r
                         image, took = r.image, r.seconds
                         dtypes[engine] = r.extra["compute_dtype"]
                         save_image(image, stem.with_suffix(".png"), metadata=output_metadata(

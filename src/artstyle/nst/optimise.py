@@ -17,7 +17,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,33 @@ class StylizeResult:
     def final_loss(self) -> float:
         """Lowest total loss recorded at the final scale (NaN when there is none)."""
         return float(self.best_record.get("total", float("nan")))
+
+    def with_photo_colours(self, content: np.ndarray) -> StylizeResult:
+        """This result with the photo's colours kept, without optimising again.
+
+        :func:`stylize` keeps the colours after the optimisation
+        (:func:`artstyle.nst.inputs.keep_colours`, Gatys et al. 2017), so this is exactly
+        what it returns with ``preserve_colors`` and otherwise the same settings and seed.
+        ``seconds`` is the time this took, ``extra["preserve_colors"]`` is True.
+
+        Parameters
+        ----------
+        content : numpy.ndarray, (H, W, 3) uint8
+            The photo given to :func:`stylize`.
+
+        Raises
+        ------
+        ValueError
+            The result kept the colours already, or was composited through a mask (the
+            colours are kept before the mask is applied: run :func:`stylize` instead).
+        """
+        if self.extra.get("preserve_colors") or self.extra.get("mask"):
+            raise ValueError("with_photo_colours needs a result without preserve_colors and "
+                             "without a mask")
+        t0 = time.perf_counter()
+        image = keep_colours(self.image, content)
+        return replace(self, image=image, seconds=time.perf_counter() - t0,
+                       extra={**self.extra, "preserve_colors": True})
 
     def summary(self) -> dict[str, Any]:
         """Scalar metrics for reports/DVC (JSON-serialisable)."""
