@@ -109,6 +109,19 @@ def test_every_stage_lists_exactly_the_code_it_runs(dvc_yaml):
     assert dependency_problems(dvc_yaml) == {}
 
 
+def test_the_lock_file_records_exactly_the_stages_of_dvc_yaml():
+    # A stage removed from dvc.yaml leaves its entry in dvc.lock (DVC keeps it): every
+    # repro then parses and rewrites it for nothing.
+    import subprocess
+    import sys
+
+    listed = subprocess.run([str(Path(sys.executable).with_name("dvc")), "stage", "list",
+                             "--name-only"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    locked = yaml.safe_load((REPO / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    assert sorted(locked) == sorted(listed)
+
+
 def test_a_removed_dependency_is_reported(dvc_yaml):
     stage = dvc_yaml["stages"]["evaluate"]["do"]
     stage["deps"] = [d for d in stage["deps"] if d != "src/artstyle/evaluation.py"]
