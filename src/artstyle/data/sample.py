@@ -43,8 +43,10 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -357,6 +359,13 @@ def render_sample_image(class_name: str, index: int, *, side: int = 96,
     return painted.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
 
 
+def _render_to_file(job: tuple[str, int, int, int, Path]) -> None:
+    """Render image ``index`` of ``class_name`` and save it as JPEG (a worker's job)."""
+    class_name, index, side, seed, path = job
+    render_sample_image(class_name, index, side=side, seed=seed).save(
+        path, format="JPEG", quality=_JPEG_QUALITY)
+
+
 def _is_replaceable(out_dir: Path) -> bool:
     """An existing ``out_dir`` may be replaced only if it is empty or holds nothing
     but sample class folders (i.e. a previous output of :func:`generate_sample`)."""
@@ -464,18 +473,26 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
     digits = max(3, len(str(images_per_class - 1)))
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(chosen, images_per_class)
     with atomic_dir(out_dir) as tmp, tqdm(total=len(chosen) * images_per_class,
                                           desc="sample dataset", unit="img",
                                           disable=not progress) as bar:
+        jobs = []
         for name in chosen:
             (tmp / name).mkdir()
-            for i in range(images_per_class):
-                img = render_sample_image(name, i, side=side, seed=seed)
-                img.save(tmp / name / f"{name}_{i:0{digits}d}.jpg", format="JPEG",
-                         quality=_JPEG_QUALITY)
+            jobs += [(name, i, side, seed, tmp / name / f"{name}_{i:0{digits}d}.jpg")
+                     for i in range(images_per_class)]
+        # Each image depends only on its own seed, so the cores can share them out.
+        workers = min(len(jobs), len(os.sched_getaffinity(0)))
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            _source_photos()            # loaded once, before the workers fork
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                for _ in pool.map(_render_to_file, jobs, chunksize=5):
+                    bar.update(1)
+        else:
+            for job in jobs:
+                _render_to_file(job)
                 bar.update(1)
-            counts[name] = images_per_class
     logger.info("wrote synthetic sample dataset to %s: %d classes x %d images, %d px, seed %d",
                 out_dir, len(counts), images_per_class, side, seed)
     return counts
