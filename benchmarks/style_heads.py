@@ -17,7 +17,7 @@ Every choice (``C``, head kind, configuration, ensemble members) is made on the
 validation split; the test figures are printed beside it, never used to choose.
 
     .venv/bin/python benchmarks/style_heads.py [--data PATH] [--cache DIR] [--configs ...]
-    .venv/bin/python benchmarks/style_heads.py --repeats 5   # + 5 seeds of each split kind
+    .venv/bin/python benchmarks/style_heads.py --configs lite0_224_p10+lite1_224_p10 --ssr
 
 Each configuration's descriptors are computed in a child process, so that its row
 carries that process's peak resident memory with its paintings per second. Not a test:
@@ -144,6 +144,17 @@ def extract(name: str, data: Path, cache: Path, batch_size: int) -> None:
 
 
 def descriptors(name: str, data: Path, cache: Path, batch_size: int):
+    """Configuration ``name``'s descriptors (computed once, then cached): ``(X, patches,
+    info)``. ``a+b`` joins two configurations of the same patches column-wise (paintings/s
+    of describing both in turn, the larger peak memory)."""
+    if "+" in name:
+        parts = [descriptors(n, data, cache, batch_size) for n in name.split("+")]
+        if len({p for _, p, _ in parts}) > 1:
+            raise SystemExit(f"{name}: the joined configurations differ in patches")
+        ips = 1 / sum(1 / i["images_per_second"] for _, _, i in parts)
+        return (np.hstack([X for X, _, _ in parts]), parts[0][1],
+                {"images_per_second": round(ips, 2),
+                 "peak_rss_mb": max(i["peak_rss_mb"] for _, _, i in parts)})
     if not (cache / f"{name}.npz").is_file():
         subprocess.run([sys.executable, __file__, "--extract", name, "--data", str(data),
                         "--cache", str(cache), "--batch-size", str(batch_size)], check=True)
@@ -154,6 +165,15 @@ def descriptors(name: str, data: Path, cache: Path, batch_size: int):
 # ---------------------------------------------------------------------------
 # Heads on the cached descriptors
 # ---------------------------------------------------------------------------
+
+def signed_sqrt_l2(X: np.ndarray) -> np.ndarray:
+    """Power normalisation: ``sign(x) sqrt(|x|)`` of every number, then each row (patch)
+    scaled to unit L2 norm (Perronnin et al., "Improving the Fisher kernel for
+    large-scale image classification", ECCV 2010). Applied to each configuration of a
+    joined ``a+b`` on its own columns."""
+    X = np.sign(X) * np.sqrt(np.abs(X))
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
 
 def rows_of(idx: np.ndarray, patches: int) -> np.ndarray:
     return (idx[:, None] * patches + np.arange(patches)[None]).ravel()
@@ -232,6 +252,9 @@ def main() -> int:
                     choices=["stratified", "artist"])
     ap.add_argument("--skip", nargs="*", default=[],
                     help="<configuration>/<head> pairs left out, e.g. lite1_224_p10/mlp")
+    ap.add_argument("--ssr", action="store_true",
+                    help="also score each configuration after signed square root and L2 "
+                    "normalisation of its descriptors (configuration name + _ssr)")
     ap.add_argument("--extract-only", action="store_true",
                     help="compute (and cache) the descriptors, fit nothing")
     ap.add_argument("--extract", help=argparse.SUPPRESS)
@@ -269,12 +292,17 @@ def main() -> int:
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     results, probs_of = [], {}
-    for name in args.configs:
-        X, patches, info = descriptors(name, args.data, args.cache, args.batch_size)
-        variants = [(patches, X)]
-        if patches == 10 and name in args.without_mirrors:
-            variants.append((5, subset_patches(X, 10, 5)))
-        for p, Xp in variants:
+    for base in args.configs:
+        X, patches, info = descriptors(base, args.data, args.cache, args.batch_size)
+        variants = [(base, patches, X)]
+        if patches == 10 and base in args.without_mirrors:
+            variants.append((base, 5, subset_patches(X, 10, 5)))
+        if args.ssr:
+            joined = [descriptors(n, args.data, args.cache, args.batch_size)[0]
+                      for n in base.split("+")]
+            variants.append((f"{base}_ssr", patches,
+                             np.hstack([signed_sqrt_l2(Xj) for Xj in joined])))
+        for name, p, Xp in variants:
             for head in args.heads:
                 if f"{name}/{head}" in args.skip:
                     continue
