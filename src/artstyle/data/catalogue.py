@@ -58,7 +58,6 @@ MANIFEST_COLUMNS = ["path", "class", "artist", "split", "content_hash", "source_
                     "width", "height"]
 MIN_IMAGES_PER_CLASS = 3
 MIN_CLASSES = 2
-_SPLIT_KEYS = {"validation": "prepare.val_fraction", "test": "prepare.test_fraction"}
 
 
 class DatasetError(ArtstyleError, ValueError):
@@ -220,8 +219,9 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
     groups : list of str or None
         When given (artists, :func:`artist_groups`), the split keeps them apart
         (:func:`artist_split`: whole artists to test, and to validation where a class
-        has enough artists; fractions are then approximate). Otherwise each class gives ``round(n * fraction)`` items, at least one, to each
-        of test and validation, and the rest to train.
+        has enough artists; fractions are then approximate). Otherwise each class
+        gives ``round(n * fraction)`` items, at least one, to each of test and
+        validation, and the rest to train.
     val_fraction, test_fraction : float
         Target fractions of the whole set, in (0, 1), summing to less than 1
         (``prepare.val_fraction``, ``prepare.test_fraction``).
