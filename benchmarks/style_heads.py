@@ -6,16 +6,18 @@ the heads of :mod:`artstyle.heads` on two splits of the same paintings:
 
 * ``stratified``: the pipeline's split (``prepare.group_by_artist: false``, seed 42):
   paintings of one artist fall in train, validation and test alike;
-* ``artist``: artists kept apart (:func:`artist_split`): no test painting's artist has a
+* ``artist``: the pipeline's split with ``prepare.group_by_artist: true``
+  (:func:`artstyle.data.catalogue.artist_split`): no test painting's artist has a
   painting in train or validation; validation artists are disjoint from training
-  artists where a movement has at least 3 artists, else validation is a random share of
-  the training artists' paintings (Painting-91 has movements of 2 artists).
+  artists where a movement has at least 3 artists, else (Painting-91 has movements of 2
+  artists) that movement's validation is a random share of its training artists'
+  paintings.
 
 Every choice (``C``, head kind, configuration, ensemble members) is made on the
 validation split; the test figures are printed beside it, never used to choose.
 
     .venv/bin/python benchmarks/style_heads.py [--data PATH] [--cache DIR] [--configs ...]
-    .venv/bin/python benchmarks/style_heads.py --repeats 5   # + 5 seeds of each split kind
+    .venv/bin/python benchmarks/style_heads.py --configs lite0_224_p10+lite1_224_p10 --ssr
 
 Each configuration's descriptors are computed in a child process, so that its row
 carries that process's peak resident memory with its paintings per second. Not a test:
@@ -41,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from artstyle.config import BACKBONE_LAYERS
+from artstyle.data.catalogue import artist_groups, validation_shares_artists
 
 #: Descriptor configurations measured by default, named ``<backbone>_<side>_p<patches>``
 #: (:func:`parse_config`): every layer of :data:`artstyle.config.BACKBONE_LAYERS`.
@@ -96,34 +99,17 @@ def load_all(prepared_dir: Path):
     return images, manifest, classes
 
 
-def artist_split(labels: np.ndarray, artists: np.ndarray, *, val_fraction: float = 0.15,
-                 test_fraction: float = 0.2, seed: int = 42) -> np.ndarray:
-    """Artist-disjoint split, per movement: whole artists to test (the subset, taken in a
-    seeded order, whose size comes closest to ``test_fraction`` of the movement, at
-    least one artist, one left for training), then the same for validation when at
-    least two artists are left, else a random ``val_fraction`` of the remaining
-    paintings (their artists then also train)."""
-    rng = np.random.default_rng(seed)
-    out = np.full(len(labels), "train", dtype=object)
-    for cls in sorted(set(labels.tolist())):
-        members = np.flatnonzero(labels == cls)
-        pool = sorted(set(artists[members].tolist()))
-        rng.shuffle(pool)
-        n = len(members)
-        for split, frac in (("test", test_fraction), ("validation", val_fraction)):
-            target = frac * n
-            if split == "validation" and len(pool) < 2:
-                rest = members[out[members] == "train"]
-                out[rng.choice(rest, size=max(1, round(target)), replace=False)] = split
-                continue
-            taken = 0
-            for a in list(pool):
-                size = int((artists[members] == a).sum())
-                if len(pool) > 1 and (taken == 0 or abs(taken + size - target) < abs(taken - target)):
-                    out[members[artists[members] == a]] = split
-                    pool.remove(a)
-                    taken += size
-    return out.astype(str)
+def pipeline_splits(manifest, seed: int = 42) -> dict:
+    """The pipeline's two splits of the prepared paintings, in the manifest's row order:
+    ``stratified`` (``prepare.group_by_artist: false``, as prepared) and ``artist``
+    (``prepare.group_by_artist: true``: :func:`artstyle.data.catalogue.split_manifest`,
+    the same function as the ``prepare`` stage), with the default fractions."""
+    from artstyle.config import PrepareParams
+    from artstyle.data.catalogue import split_manifest
+
+    return {"stratified": manifest["split"].to_numpy().astype(str),
+            "artist": split_manifest(manifest, params=PrepareParams(group_by_artist=True),
+                                     seed=seed)}
 
 
 # ---------------------------------------------------------------------------
@@ -158,6 +144,17 @@ def extract(name: str, data: Path, cache: Path, batch_size: int) -> None:
 
 
 def descriptors(name: str, data: Path, cache: Path, batch_size: int):
+    """Configuration ``name``'s descriptors (computed once, then cached): ``(X, patches,
+    info)``. ``a+b`` joins two configurations of the same patches column-wise (paintings/s
+    of describing both in turn, the larger peak memory)."""
+    if "+" in name:
+        parts = [descriptors(n, data, cache, batch_size) for n in name.split("+")]
+        if len({p for _, p, _ in parts}) > 1:
+            raise SystemExit(f"{name}: the joined configurations differ in patches")
+        ips = 1 / sum(1 / i["images_per_second"] for _, _, i in parts)
+        return (np.hstack([X for X, _, _ in parts]), parts[0][1],
+                {"images_per_second": round(ips, 2),
+                 "peak_rss_mb": max(i["peak_rss_mb"] for _, _, i in parts)})
     if not (cache / f"{name}.npz").is_file():
         subprocess.run([sys.executable, __file__, "--extract", name, "--data", str(data),
                         "--cache", str(cache), "--batch-size", str(batch_size)], check=True)
@@ -168,6 +165,15 @@ def descriptors(name: str, data: Path, cache: Path, batch_size: int):
 # ---------------------------------------------------------------------------
 # Heads on the cached descriptors
 # ---------------------------------------------------------------------------
+
+def signed_sqrt_l2(X: np.ndarray) -> np.ndarray:
+    """Power normalisation: ``sign(x) sqrt(|x|)`` of every number, then each row (patch)
+    scaled to unit L2 norm (Perronnin et al., "Improving the Fisher kernel for
+    large-scale image classification", ECCV 2010). Applied to each configuration of a
+    joined ``a+b`` on its own columns."""
+    X = np.sign(X) * np.sqrt(np.abs(X))
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
 
 def rows_of(idx: np.ndarray, patches: int) -> np.ndarray:
     return (idx[:, None] * patches + np.arange(patches)[None]).ravel()
@@ -212,6 +218,14 @@ def fit_and_score(X, patches, y, split, head: str, seed=0):
     return out, probs
 
 
+def split_id(split: np.ndarray) -> str:
+    """Eight hex digits naming a split (in the cache's painting order): cached fits of
+    another split are never reused."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(split.tolist()).encode()).hexdigest()[:8]
+
+
 def fitted(cache: Path, key: str, fit, *args):
     """``fit(*args)``'s (scores, probabilities), cached under ``cache/fits/<key>``."""
     folder = cache / "fits"
@@ -238,6 +252,9 @@ def main() -> int:
                     choices=["stratified", "artist"])
     ap.add_argument("--skip", nargs="*", default=[],
                     help="<configuration>/<head> pairs left out, e.g. lite1_224_p10/mlp")
+    ap.add_argument("--ssr", action="store_true",
+                    help="also score each configuration after signed square root and L2 "
+                    "normalisation of its descriptors (configuration name + _ssr)")
     ap.add_argument("--extract-only", action="store_true",
                     help="compute (and cache) the descriptors, fit nothing")
     ap.add_argument("--extract", help=argparse.SUPPRESS)
@@ -255,15 +272,17 @@ def main() -> int:
         return 0
     _, manifest, classes = load_all(prepared(args.data, args.cache, 224))
     y = manifest["class"].map({c: i for i, c in enumerate(classes)}).to_numpy()
-    artists = manifest["artist"].astype(str).to_numpy()
-    splits = {"stratified": manifest["split"].to_numpy().astype(str),
-              "artist": artist_split(np.asarray(manifest["class"]), artists)}
-    splits = {k: v for k, v in splits.items() if k in args.splits}
+    artists = np.asarray(artist_groups(manifest["artist"].tolist(),
+                                       manifest["source_path"].tolist()))
+    splits = {k: v for k, v in pipeline_splits(manifest).items() if k in args.splits}
     for kind, s in splits.items():
         leak = len(set(artists[s == "test"]) & set(artists[s != "test"]))
+        shared = validation_shares_artists(manifest["class"].tolist(), artists.tolist(), s)
         print(f"{kind}: " + ", ".join(f"{k} {int((s == k).sum())}" for k in
                                       ("train", "validation", "test"))
-              + f"; test artists also in train/validation: {leak}")
+              + f"; test artists also in train/validation: {leak}; validation shares "
+              f"training artists for {len(shared)} of {len(classes)} movements"
+              + (f" ({', '.join(shared)})" if 0 < len(shared) < len(classes) else ""))
 
     load = os.getloadavg()[0]
     print(f"\nCPU: {cpu_model()}, {os.cpu_count()} cores shared with other jobs "
@@ -273,17 +292,22 @@ def main() -> int:
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     results, probs_of = [], {}
-    for name in args.configs:
-        X, patches, info = descriptors(name, args.data, args.cache, args.batch_size)
-        variants = [(patches, X)]
-        if patches == 10 and name in args.without_mirrors:
-            variants.append((5, subset_patches(X, 10, 5)))
-        for p, Xp in variants:
+    for base in args.configs:
+        X, patches, info = descriptors(base, args.data, args.cache, args.batch_size)
+        variants = [(base, patches, X)]
+        if patches == 10 and base in args.without_mirrors:
+            variants.append((base, 5, subset_patches(X, 10, 5)))
+        if args.ssr:
+            joined = [descriptors(n, args.data, args.cache, args.batch_size)[0]
+                      for n in base.split("+")]
+            variants.append((f"{base}_ssr", patches,
+                             np.hstack([signed_sqrt_l2(Xj) for Xj in joined])))
+        for name, p, Xp in variants:
             for head in args.heads:
                 if f"{name}/{head}" in args.skip:
                     continue
                 for kind, s in splits.items():
-                    r, probs = fitted(args.cache, f"{name}_p{p}_{head}_{kind}",
+                    r, probs = fitted(args.cache, f"{name}_p{p}_{head}_{kind}_{split_id(s)}",
                                       fit_and_score, Xp, p, y, s, head)
                     row = {"config": name, "patches": p, "head": head, "split": kind, **r,
                            "ips": info["images_per_second"], "peak_mb": info["peak_rss_mb"]}
@@ -295,10 +319,9 @@ def main() -> int:
                           flush=True)
     # Ensembles chosen on validation: the best member, then the mean with each of the
     # next best members (other descriptors) that raises validation accuracy.
-    for kind in splits:
+    for kind, s in splits.items():
         rows = sorted((r for r in results if r["split"] == kind),
                       key=lambda r: (-r["validation_acc"], -r["validation_f1"]))
-        s = splits[kind]
         yv, yt = y[s == "validation"], y[s == "test"]
         if not rows:
             continue

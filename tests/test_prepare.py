@@ -172,16 +172,6 @@ def test_prepare_real_paintings(shared_dir, tmp_path):
     assert (counts > 0).all().all()           # every movement in every split
 
 
-@pytest.mark.shared
-def test_artist_grouped_split_that_empties_a_class_is_refused(shared_dir, tmp_path):
-    # Painting-91 labels movements per artist, with 2 to 6 artists per movement: holding
-    # out whole artists leaves some movement without training images.
-    raw = shared_dir / "datasets" / "painting91-mini"
-    with pytest.raises(DatasetError, match="no training image for: .*group_by_artist: false"):
-        _prepare(raw, tmp_path, max_pixels=60_000_000, val_fraction=0.15, test_fraction=0.2,
-                 group_by_artist=True, seed=42)   # the seed of params.yaml
-
-
 # ------------------------------------------------------------------ data bug reports
 
 
@@ -259,26 +249,6 @@ def test_split_fraction_of_zero_is_refused():
         split_indices(["A"] * 10 + ["B"] * 10, None, val_fraction=0.0, test_fraction=0.2, seed=0)
     with pytest.raises(DatasetError, match=r"^prepare\.test_fraction is 0: "):
         split_indices(["A"] * 10 + ["B"] * 10, None, val_fraction=0.2, test_fraction=0, seed=0)
-
-
-def test_artist_grouped_split_without_a_validation_image_is_refused():
-    labels = ["A"] * 24 + ["B"] * 12
-    artists = [f"a{i % 8}" for i in range(24)] + ["b0"] * 10 + ["b1"] * 2
-    with pytest.raises(DatasetError) as info:
-        split_indices(labels, artists, val_fraction=0.15, test_fraction=0.2, seed=0)
-    assert str(info.value) == (
-        "keeping each artist in one split left no validation image for: B (too few artists "
-        "per class); set prepare.group_by_artist: false, or change prepare.val_fraction (0.15)")
-
-
-def test_artist_grouped_split_with_too_few_artists_is_a_clear_error():
-    labels = ["A"] * 12 + ["B"] * 12
-    with pytest.raises(DatasetError) as info:
-        split_indices(labels, [f"g{i % 3}" for i in range(24)], val_fraction=0.15,
-                      test_fraction=0.2, seed=0)
-    assert str(info.value) == (
-        "keeping each artist in one split needs at least 5 artists to hold out a test split "
-        "of prepare.test_fraction (0.2), found 3; set prepare.group_by_artist: false")
 
 
 def test_prepare_stops_when_a_split_would_lack_a_class(tmp_path):

@@ -20,9 +20,10 @@ count too: copies under one class are kept once; copies under two classes are a 
 conflict and every copy is dropped and reported. Stored files keep their names, the
 SHA-256 of the kept copy's file bytes (``content_hash``).
 
-The split is stratified by class (scikit-learn), optionally keeping all paintings
-of one artist in one split (``StratifiedGroupKFold``), so it is disjoint by
-construction: each kept content hash appears in exactly one row of the manifest.
+The split is stratified by class (scikit-learn), or keeps artists apart
+(``prepare.group_by_artist``, :func:`artist_split`: no test painting's artist has a
+painting in train or validation); it is disjoint by construction: each kept content
+hash appears in exactly one row of the manifest.
 Every class must reach every split; a class that cannot stops the stage with a
 :class:`DatasetError` naming the class, the split and the ``prepare`` key to change.
 """
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from artstyle import images, paths
@@ -57,7 +58,6 @@ MANIFEST_COLUMNS = ["path", "class", "artist", "split", "content_hash", "source_
                     "width", "height"]
 MIN_IMAGES_PER_CLASS = 3
 MIN_CLASSES = 2
-_SPLIT_KEYS = {"validation": "prepare.val_fraction", "test": "prepare.test_fraction"}
 
 
 class DatasetError(ArtstyleError, ValueError):
@@ -217,10 +217,11 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
     labels : list of str, length n
         Class of each item.
     groups : list of str or None
-        When given (e.g. artists), items of one group never straddle two splits
-        (``sklearn.model_selection.StratifiedGroupKFold``; fractions are then approximate).
-        Otherwise each class gives ``round(n * fraction)`` items, at least one, to each
-        of test and validation, and the rest to train.
+        When given (artists, :func:`artist_groups`), the split keeps them apart
+        (:func:`artist_split`: whole artists to test, and to validation where a class
+        has enough artists; fractions are then approximate). Otherwise each class
+        gives ``round(n * fraction)`` items, at least one, to each of test and
+        validation, and the rest to train.
     val_fraction, test_fraction : float
         Target fractions of the whole set, in (0, 1), summing to less than 1
         (``prepare.val_fraction``, ``prepare.test_fraction``).
@@ -237,7 +238,8 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
     DatasetError
         A fraction outside (0, 1); a class with fewer than ``MIN_IMAGES_PER_CLASS``
         items; a class left without an item in some split (the message names the
-        class, the split and the ``prepare`` key to change).
+        class, the split and the ``prepare`` key to change); with ``groups``, a class
+        painted by a single artist (:func:`artist_split`).
     """
     for key, frac in (("prepare.val_fraction", val_fraction),
                       ("prepare.test_fraction", test_fraction)):
@@ -282,38 +284,205 @@ def split_indices(labels: list[str], groups: list[str] | None, *, val_fraction: 
             _, val = train_test_split(members, test_size=n_val, random_state=seed + c_i)
             out[val] = "validation"
         return out.astype(str)
-    g = np.asarray(groups)
-    for name, frac, base in (("test", test_fraction, 1.0), ("validation", val_fraction,
-                                                            1.0 - test_fraction)):
-        pool = idx[out == "train"]
-        n_splits = max(2, round(base / frac))
-        n_groups = len(set(g[pool].tolist()))
-        if n_groups < n_splits:
-            raise DatasetError(
-                f"keeping each artist in one split needs at least {n_splits} artists to "
-                f"hold out a {name} split of {_SPLIT_KEYS[name]} ({frac:g}), found "
-                f"{n_groups}; set prepare.group_by_artist: false")
-        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        _, held = next(sgkf.split(pool, y[pool], g[pool]))
-        out[pool[held]] = name
-    out = out.astype(str)
-    no_train = sorted((c for c in counts if not np.any((y == c) & (out == "train"))),
-                      key=_class_order)
-    if no_train:
-        raise DatasetError(
-            "keeping each artist in one split left no training image for: "
-            + ", ".join(no_train) + " (too few artists per class); set "
-            "prepare.group_by_artist: false")
-    for split in ("validation", "test"):
+    out = artist_split(labels, groups, val_fraction=val_fraction,
+                       test_fraction=test_fraction, seed=seed)
+    for split in _SPLITS:
         missing = sorted((c for c in counts if not np.any((y == c) & (out == split))),
                          key=_class_order)
         if missing:
             raise DatasetError(
-                f"keeping each artist in one split left no {split} image for: "
-                + ", ".join(missing) + " (too few artists per class); set "
-                f"prepare.group_by_artist: false, or change {_SPLIT_KEYS[split]} "
-                f"({val_fraction if split == 'validation' else test_fraction:g})")
+                f"keeping artists apart left no {split} image for: " + ", ".join(missing)
+                + " (too few artists, or too few paintings beside those held out, counting "
+                "artists placed by another class); add paintings by other artists, or set "
+                "prepare.group_by_artist: false")
     return out
+
+
+def split_manifest(manifest: pd.DataFrame, *, params: PrepareParams, seed: int) -> np.ndarray:
+    """The split ``prepare`` gives a manifest's paintings (:func:`split_indices`).
+
+    The paintings are split in the order of their ``source_path`` (as
+    :func:`prepare_dataset` stores them), whatever the order of the rows, so that a
+    benchmark re-splitting a prepared manifest gets the pipeline's split for the same
+    params and seed.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame, n rows
+        With the columns ``class``, ``artist`` (``""`` or NaN when unknown) and
+        ``source_path`` (:data:`MANIFEST_COLUMNS`).
+    params : artstyle.config.PrepareParams
+        ``val_fraction``, ``test_fraction`` and ``group_by_artist``.
+    seed : int
+        ``base.seed``.
+
+    Returns
+    -------
+    ndarray of str, shape (n,)
+        The split of each row, in the rows' order.
+
+    Raises
+    ------
+    DatasetError
+        As :func:`split_indices`.
+    """
+    order = np.argsort(manifest["source_path"].to_numpy(dtype=str), kind="stable")
+    rows = manifest.iloc[order]
+    groups = (artist_groups(rows["artist"].fillna("").astype(str).tolist(),
+                            rows["source_path"].astype(str).tolist())
+              if params.group_by_artist else None)
+    split = split_indices(rows["class"].astype(str).tolist(), groups,
+                          val_fraction=params.val_fraction, test_fraction=params.test_fraction,
+                          seed=seed)
+    out = np.empty(len(manifest), dtype=object)
+    out[order] = split
+    return out.astype(str)
+
+
+def artist_groups(artists: list[str], relpaths: list[str]) -> list[str]:
+    """The group of each painting in an artist-disjoint split (:func:`artist_split`).
+
+    Parameters
+    ----------
+    artists : list of str, length n
+        Artist of each painting (:attr:`Candidate.artist`, the manifest's ``artist``);
+        ``""`` when unknown (a file directly under its movement folder).
+    relpaths : list of str, length n
+        Path of each painting under the raw tree (the manifest's ``source_path``).
+
+    Returns
+    -------
+    list of str, length n
+        The artist, or for a painting without a known artist ``"?"`` + its path: each
+        such painting is a group of its own.
+    """
+    return [a or f"?{p}" for a, p in zip(artists, relpaths, strict=True)]
+
+
+def artist_split(labels: list[str], groups: list[str], *, val_fraction: float,
+                 test_fraction: float, seed: int) -> np.ndarray:
+    """Split keeping artists apart: the test split's artists are never seen in training.
+
+    The rule, per class (art movement; classes in sorted order, one seeded random
+    generator for all):
+
+    1. **test**: the class's artists are shuffled; whole artists are taken in that
+       order, the first always and each next one when its paintings bring the count
+       closer to ``test_fraction`` of the class, as long as one artist is left for
+       training;
+    2. **validation**: the same with ``val_fraction`` among the artists left, when at
+       least two are left (one stays for training); otherwise the class's validation
+       split *shares* its training artists: ``round(val_fraction x n)`` (at least one,
+       leaving at least one to train) of the class's remaining paintings, drawn at random;
+    3. every other painting trains.
+
+    An artist found under several classes is placed once: where an earlier class put
+    them (test, validation or train), their paintings of every later class follow, so
+    that no test painting's artist has a painting in train or validation anywhere.
+    :func:`validation_shares_artists` names the classes whose validation shares artists
+    with training. The result depends only on the labels, groups, their order and the
+    seed. Paintings without a known artist are each their own group
+    (:func:`artist_groups`).
+
+    Parameters
+    ----------
+    labels : list of str, length n
+        Class of each painting.
+    groups : list of str, length n
+        Artist of each painting (:func:`artist_groups`).
+    val_fraction, test_fraction : float
+        Target fractions of each class, in (0, 1) (``prepare.val_fraction``,
+        ``prepare.test_fraction``); met only as closely as whole artists allow.
+    seed : int
+        Seed of the shuffles and draws (``base.seed``).
+
+    Returns
+    -------
+    ndarray of str, shape (n,)
+        ``"train"``, ``"validation"`` or ``"test"`` for each painting. A class whose
+        split came out empty is not an error here: :func:`split_indices` checks.
+
+    Raises
+    ------
+    DatasetError
+        A class painted by a single artist: its test split cannot hold an artist unseen
+        in training. The message names the classes and their artist, and the fixes
+        (more artists, ``data.classes``, or ``prepare.group_by_artist: false``).
+
+    Notes
+    -----
+    Painting-91 (Khan et al., "Painting-91: a large scale database for computational
+    painting categorization", Machine Vision and Applications 2014) and Pandora
+    (Florea et al. 2016) label movements per artist, so a split stratified by movement
+    alone puts paintings of every test artist in training. The rule is the one of the
+    issue-26 benchmark (``benchmarks/style_heads.py``), now the pipeline's.
+    """
+    y = np.asarray(labels, dtype=object)
+    g = np.asarray(groups, dtype=object)
+    if len(y) != len(g):
+        raise ValueError(f"{len(y)} labels but {len(g)} groups")
+    classes = sorted(set(y.tolist()))
+    single = [c for c in classes if len(set(g[y == c].tolist())) == 1]
+    if single:
+        named = ", ".join(f"{c} ({g[y == c][0]})" for c in sorted(single, key=_class_order))
+        raise DatasetError(
+            "keeping artists apart (prepare.group_by_artist: true) needs at least 2 artists "
+            f"per class, one to test and one to train; painted by one artist: {named}; add "
+            "paintings by other artists, leave these out with data.classes, or set "
+            "prepare.group_by_artist: false")
+    rng = np.random.default_rng(seed)
+    out = np.full(len(y), "train", dtype=object)
+    placed: dict[str, str] = {}     # artist -> split, once a class has placed them
+    for cls in classes:
+        members = np.flatnonzero(y == cls)
+        size = Counter(g[members].tolist())
+        left = sorted(size)
+        rng.shuffle(left)           # the class's artists not yet in test or validation
+        for split, frac in (("test", test_fraction), ("validation", val_fraction)):
+            target = frac * len(members)
+            taken = 0
+            for a in [a for a in left if placed.get(a) == split]:   # placed by a class before
+                out[members[g[members] == a]] = split
+                left.remove(a)
+                taken += size[a]
+            for a in [a for a in left if a not in placed]:
+                if len(left) > 1 and (taken == 0
+                                      or abs(taken + size[a] - target) < abs(taken - target)):
+                    out[members[g[members] == a]] = split
+                    left.remove(a)
+                    taken += size[a]
+                    placed[a] = split
+            if split == "validation" and taken == 0:
+                rest = members[out[members] == "train"]
+                share = min(max(1, round(target)), len(rest) - 1)
+                if share > 0:
+                    out[rng.choice(rest, size=share, replace=False)] = split
+        for a in left:
+            placed.setdefault(a, "train")
+    return out.astype(str)
+
+
+def validation_shares_artists(labels: list[str], groups: list[str],
+                              split: np.ndarray) -> list[str]:
+    """Classes whose validation split holds a painting by an artist who also trains.
+
+    Parameters
+    ----------
+    labels, groups : list of str, length n
+        Class and artist group (:func:`artist_groups`) of each painting.
+    split : array of str, shape (n,)
+        ``"train"``, ``"validation"`` or ``"test"`` (:func:`split_indices`).
+
+    Returns
+    -------
+    list of str
+        Those classes, sorted as the class list is (empty when validation is
+        artist-disjoint from training everywhere).
+    """
+    y, g, s = np.asarray(labels), np.asarray(groups), np.asarray(split)
+    training = set(g[s == "train"].tolist())
+    return sorted({str(c) for c, a in zip(y[s == "validation"], g[s == "validation"])
+                   if a in training}, key=_class_order)
 
 
 def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: str | Path, *,
@@ -332,7 +501,10 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         ``dataset.json`` (provenance, e.g. the synthetic notice).
     report_dir : path
         Output: ``summary.json`` (numbers only, a DVC metric), ``summary.md``,
-        ``rejects.csv``, ``duplicates.csv`` and ``class_distribution.png``.
+        ``rejects.csv``, ``duplicates.csv`` and ``class_distribution.png``. With
+        ``group_by_artist``, ``summary.json`` also counts the classes whose validation
+        split shares training artists (``validation_shares_artists``,
+        :func:`validation_shares_artists`) and ``summary.md`` names them.
     image_size : int
         Side in pixels of the stored squares (``base.image_size``).
     seed : int
@@ -354,7 +526,8 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
     DatasetError
         Fewer than :data:`MIN_CLASSES` classes, a class with no usable image left after
         rejects and label conflicts, or a class too small to reach every split
-        (:func:`split_indices`). One line, naming the class and what to change. A
+        (:func:`split_indices`), or with ``group_by_artist`` a class painted by a
+        single artist (:func:`artist_split`). One line, naming the class and what to change. A
         class left with a single training image is not an error: it is logged and
         listed under "Warnings" in ``summary.md``.
     """
@@ -420,23 +593,28 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
                 f"{', '.join(lost)}; fix their files, or leave them out with data.classes")
 
         labels = [d.candidate.cls for d in kept]
-        groups = ([d.candidate.artist or f"?{d.candidate.relpath}" for d in kept]
-                  if group_by_artist else None)
-        split = split_indices(labels, groups, val_fraction=params.val_fraction,
-                              test_fraction=params.test_fraction, seed=seed)
-        split_warnings = _split_warnings(labels, split, classes)
-        for line in split_warnings:
-            logger.warning("%s", line)
         manifest = pd.DataFrame({
             "path": [f"{paths.IMAGES_DIRNAME}/{d.content_hash}.png" for d in kept],
             "class": labels,
             "artist": [d.candidate.artist for d in kept],
-            "split": split,
+            "split": "",
             "content_hash": [d.content_hash for d in kept],
             "source_path": [d.candidate.relpath for d in kept],
             "width": [d.size[0] for d in kept],
             "height": [d.size[1] for d in kept],
         }, columns=MANIFEST_COLUMNS)
+        split = split_manifest(manifest, params=params, seed=seed)
+        manifest["split"] = split
+        split_warnings = _split_warnings(labels, split, classes)
+        for line in split_warnings:
+            logger.warning("%s", line)
+        shared = (validation_shares_artists(
+            labels, artist_groups(manifest["artist"], manifest["source_path"]), split)
+            if group_by_artist else None)
+        if shared:
+            logger.info("artists kept apart; validation shares training artists for: %s "
+                        "(too few artists to hold some out; their test artists are still "
+                        "unseen in training)", ", ".join(shared))
         write_csv(manifest, tmp_prepared / paths.MANIFEST_NAME, index=False)
         write_json(tmp_prepared / paths.CLASSES_NAME, classes)
         write_json(tmp_prepared / paths.DATASET_NAME, {"notice": dataset_notice,
@@ -447,6 +625,8 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         # kept images whose embedded ICC profile was applied / could not be applied
         summary["icc_converted"] = sum(d.icc == "converted" for d in kept)
         summary["icc_unusable"] = sum(d.icc == "unusable" for d in kept)
+        if shared is not None:   # only with group_by_artist: the default summary is unchanged
+            summary["validation_shares_artists"] = len(shared)
         write_json(tmp_report / "summary.json", summary)
         write_csv(pd.DataFrame(rejects, columns=["source_path", "class", "reason", "message"]),
                   tmp_report / "rejects.csv", index=False)
@@ -458,7 +638,8 @@ def prepare_dataset(raw_dir: str | Path, prepared_dir: str | Path, report_dir: s
         write_csv(counts, tmp_report / "counts.csv")
         _plot_distribution(counts, tmp_report / "class_distribution.png", dataset_notice)
         (tmp_report / "summary.md").write_text(
-            _summary_markdown(summary, counts, rejects, dataset_notice, split_warnings),
+            _summary_markdown(summary, counts, rejects, dataset_notice, split_warnings,
+                              shared),
             encoding="utf-8")
     logger.info("prepared %d images in %d classes (%d rejected, %d duplicates) in %.1f s",
                 summary["images"], summary["classes"], summary["rejected"],
@@ -520,7 +701,8 @@ def _plot_distribution(counts: pd.DataFrame, path: Path, notice: str) -> None:
 
 
 def _summary_markdown(summary: dict, counts: pd.DataFrame, rejects: list[dict],
-                      notice: str, warnings: list[str] = ()) -> str:
+                      notice: str, warnings: list[str] = (),
+                      shared: list[str] | None = None) -> str:
     lines = ["# Data report", ""]
     if notice:
         lines += [f"> **{notice}**", ""]
@@ -529,6 +711,12 @@ def _summary_markdown(summary: dict, counts: pd.DataFrame, rejects: list[dict],
                f"{summary['rejected']} rejected, {summary['duplicates']} duplicates dropped, "
                f"{summary['label_conflicts']} label conflicts dropped."), "",
               counts.assign(total=counts.sum(axis=1)).to_markdown(disable_numparse=[0]), ""]
+    if shared is not None:   # prepare.group_by_artist: true
+        lines += [("Artists kept apart: no test painting's artist has a painting in train "
+                   "or validation."), ""]
+        if shared:
+            lines += [(f"Validation shares training artists for: {', '.join(shared)} (too "
+                       "few artists to hold some out for validation)."), ""]
     if warnings:
         lines += ["## Warnings", "", *(f"- **Warning:** {w}" for w in warnings), ""]
     if rejects:
@@ -543,9 +731,13 @@ __all__ = [
     "Candidate",
     "DatasetError",
     "ScanResult",
+    "artist_groups",
+    "artist_split",
     "normalise_name",
     "pixel_hash",
     "prepare_dataset",
     "scan_tree",
     "split_indices",
+    "split_manifest",
+    "validation_shares_artists",
 ]
