@@ -13,8 +13,8 @@ def main(params, argv):
         from artstyle.data.sample import generate_sample
 
         counts = generate_sample(paths.RAW, images_per_class=data.sample.images_per_class,
-                                 side=data.sample.side, seed=params.base.seed,
-                                 classes=data.classes)
+                                 imbalance=data.sample.imbalance, side=data.sample.side,
+                                 seed=params.base.seed, classes=data.classes)
         return f"generated synthetic sample: {len(counts)} classes, {sum(counts.values())} images"
     from artstyle.data.download import fetch_raw, repository_root, resolve_data_path
 

@@ -207,7 +207,7 @@ def ran_stages(output: str) -> set[str]:
 def tiny_params(raw: dict, weights: Path) -> dict:
     """Shrink every size and epoch count so the whole pipeline runs in a few minutes."""
     raw["base"]["image_size"] = 32
-    raw["data"]["sample"].update(images_per_class=10, side=48)
+    raw["data"]["sample"].update(images_per_class=10, imbalance=1.0, side=48)
     for spec in raw["models"].values():
         spec.update(input_size=32, epochs=2, patience=1, batch_size=16)
         if spec["family"] == "vgg19_transfer":

@@ -12,6 +12,7 @@ from PIL import Image
 from artstyle.data.sample import (
     SAMPLE_CLASSES,
     SAMPLE_NOTICE,
+    class_counts,
     generate_sample,
     render_sample_image,
 )
@@ -118,3 +119,24 @@ def test_rejects_bad_arguments(tmp_path: Path, kwargs):
 def test_unknown_class_raises():
     with pytest.raises(KeyError):
         render_sample_image("Cubism", 0)
+
+
+def test_the_default_sample_is_long_tailed_like_real_painting_sets():
+    # params.yaml: 50 images of the first class, 2.5x fewer of the last (geometric).
+    assert list(class_counts(50, 2.5).values()) == [50, 40, 32, 25, 20]
+    assert list(class_counts(50, 2.5)) == list(SAMPLE_CLASSES)
+    assert set(class_counts(7).values()) == {7}
+
+
+def test_an_imbalanced_subset_keeps_each_class_count_and_images(tmp_path, sample_dir):
+    counts = generate_sample(tmp_path / "s", images_per_class=3, imbalance=3.0, side=SIDE,
+                             seed=42, progress=False, classes=["watercolour", "Pointillism"])
+    assert counts == {"Pointillism": 3, "Watercolour": 1}
+    assert sorted(p.name for p in (tmp_path / "s" / "Watercolour").iterdir()) == [
+        "Watercolour_000.jpg"]
+    # image 0 of a class is the same whatever the counts
+    assert ((tmp_path / "s" / "Pointillism" / "Pointillism_000.jpg").read_bytes()
+            == (sample_dir / "Pointillism" / "Pointillism_000.jpg").read_bytes())
+    with pytest.raises(ValueError, match="imbalance must be >= 1"):
+        generate_sample(tmp_path / "t", images_per_class=3, imbalance=0.5, side=SIDE, seed=42,
+                        progress=False)

@@ -61,7 +61,7 @@ def test_a_chosen_class_has_the_same_images_as_in_the_whole_sample(tmp_path):
 def _download_stage(tmp_path, classes) -> subprocess.CompletedProcess:
     raw = _raw()
     raw["data"]["classes"] = classes
-    raw["data"]["sample"].update(images_per_class=4, side=32)
+    raw["data"]["sample"].update(images_per_class=4, imbalance=1.0, side=32)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     return subprocess.run([sys.executable, str(REPO / "stages" / "download.py")], cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")},

@@ -72,10 +72,27 @@ class BaseParams(_Strict):
 
 
 class SampleParams(_Strict):
-    """The synthetic ``sample`` source (procedural painting techniques)."""
+    """The synthetic ``sample`` source (procedural painting techniques).
+
+    ``images_per_class`` is the first class's count; ``imbalance`` is the ratio of the
+    first class to the last, the classes between on a geometric scale
+    (:func:`artstyle.data.sample.class_counts`): real painting sets are long-tailed
+    (Pandora's movements are), so that class-balanced training and macro-F1 mean
+    something on the sample too. 1 = every class the same size.
+    """
 
     images_per_class: Annotated[int, Field(ge=4)] = 50
+    imbalance: Annotated[float, Field(ge=1.0, le=100.0, allow_inf_nan=False)] = 2.5
     side: Annotated[int, Field(ge=32, le=512)] = 96
+
+    @model_validator(mode="after")
+    def _smallest_class_can_be_split(self) -> SampleParams:
+        if round(self.images_per_class / self.imbalance) < 4:
+            raise ValueError(f"the smallest class would have "
+                             f"{round(self.images_per_class / self.imbalance)} images (fewer "
+                             f"than 4, too few to split): raise images_per_class or lower "
+                             f"imbalance")
+        return self
 
 
 class DataParams(_Strict):

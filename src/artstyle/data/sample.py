@@ -65,6 +65,7 @@ __all__ = [
     "SampleClassError",
     "generate_sample",
     "render_sample_image",
+    "class_counts",
     "sample_notice",
     "select_sample_classes",
 ]
@@ -415,8 +416,32 @@ def select_sample_classes(classes: Iterable[str] = ()) -> tuple[str, ...]:
 SAMPLE_NOTICE: str = sample_notice()
 
 
+def class_counts(images_per_class: int, imbalance: float = 1.0) -> dict[str, int]:
+    """Images of each class of :data:`SAMPLE_CLASSES`: a long tail.
+
+    Class ``i`` of ``k`` gets ``round(images_per_class * imbalance ** (-i / (k - 1)))``:
+    the first ``images_per_class``, the last ``images_per_class / imbalance``, the others
+    on a geometric scale between (``50, 2.5``: 50, 40, 32, 25, 20).
+
+    Parameters
+    ----------
+    images_per_class : int
+        The first class's count, ``>= 1``.
+    imbalance : float, default 1.0
+        First class / last class, ``>= 1`` (1: all the same).
+
+    Returns
+    -------
+    dict of str to int, in :data:`SAMPLE_CLASSES` order.
+    """
+    k = len(SAMPLE_CLASSES)
+    return {name: max(1, round(images_per_class * imbalance ** (-i / (k - 1))))
+            for i, name in enumerate(SAMPLE_CLASSES)}
+
+
 def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: int, seed: int,
-                    progress: bool = True, classes: Iterable[str] = ()) -> dict[str, int]:
+                    progress: bool = True, classes: Iterable[str] = (),
+                    imbalance: float = 1.0) -> dict[str, int]:
     """Generate the synthetic ``sample`` dataset (see the module docstring).
 
     Writes ``<out_dir>/<ClassName>/<ClassName>_<nnn>.jpg`` (JPEG, quality 90, RGB,
@@ -434,7 +459,8 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
     out_dir : str or os.PathLike
         Destination folder; its parent is created if needed.
     images_per_class : int
-        Number of images per class, ``>= 1`` (``data.sample.images_per_class``).
+        Number of images per class, ``>= 1`` (``data.sample.images_per_class``); with
+        ``imbalance`` the first class's (:func:`class_counts`).
     side : int
         Image width = height in pixels, ``>= 32`` (``data.sample.side``).
     seed : int
@@ -443,7 +469,9 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
         Show a tqdm progress bar.
     classes : iterable of str, optional
         ``data.classes``: only these classes (case-insensitive); empty = all. A class's
-        images are the same whichever others are chosen.
+        images (and count) are the same whichever others are chosen.
+    imbalance : float, default 1.0
+        ``data.sample.imbalance``: first class / last class (:func:`class_counts`).
 
     Returns
     -------
@@ -463,6 +491,8 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
     if (isinstance(images_per_class, bool) or not isinstance(images_per_class, (int, np.integer))
             or images_per_class < 1):
         raise ValueError(f"images_per_class must be an int >= 1, got {images_per_class!r}")
+    if not imbalance >= 1.0:
+        raise ValueError(f"imbalance must be >= 1, got {imbalance!r}")
     _check_args(side, seed)
     chosen = select_sample_classes(classes)
     out_dir = Path(out_dir)
@@ -473,15 +503,16 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
     digits = max(3, len(str(images_per_class - 1)))
-    counts = dict.fromkeys(chosen, images_per_class)
-    with atomic_dir(out_dir) as tmp, tqdm(total=len(chosen) * images_per_class,
+    every = class_counts(images_per_class, imbalance)
+    counts = {name: every[name] for name in chosen}
+    with atomic_dir(out_dir) as tmp, tqdm(total=sum(counts.values()),
                                           desc="sample dataset", unit="img",
                                           disable=not progress) as bar:
         jobs = []
         for name in chosen:
             (tmp / name).mkdir()
             jobs += [(name, i, side, seed, tmp / name / f"{name}_{i:0{digits}d}.jpg")
-                     for i in range(images_per_class)]
+                     for i in range(counts[name])]
         # Each image depends only on its own seed, so the cores can share them out.
         workers = min(len(jobs), len(os.sched_getaffinity(0)))
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -493,6 +524,6 @@ def generate_sample(out_dir: str | os.PathLike, *, images_per_class: int, side: 
             for job in jobs:
                 _render_to_file(job)
                 bar.update(1)
-    logger.info("wrote synthetic sample dataset to %s: %d classes x %d images, %d px, seed %d",
-                out_dir, len(counts), images_per_class, side, seed)
+    logger.info("wrote synthetic sample dataset to %s: %d classes (%s images), %d px, seed %d",
+                out_dir, len(counts), ", ".join(map(str, counts.values())), side, seed)
     return counts
