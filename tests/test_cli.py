@@ -73,8 +73,8 @@ def test_stylize_names_the_image_that_is_not_an_image(workdir, capsys):
 
 def test_stylize_with_an_xgboost_backbone_says_why(workdir, capsys):
     code, _, err = _run(["stylize", "sklearn:china.jpg", "sklearn:flower.jpg", "-o", "o.png",
-                         "--backbone", "own:xgb_best_cnn"], capsys)
-    assert code == 2 and "xgb_best_cnn is an XGBoost member, which has no feature maps" in err
+                         "--backbone", "own:xgb_vgg19_transfer"], capsys)
+    assert code == 2 and "xgb_vgg19_transfer is an XGBoost member, which has no feature maps" in err
     assert "train@xgb" not in err
 
 
