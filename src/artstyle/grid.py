@@ -69,7 +69,8 @@ def plot_grid(summary: dict, path: str | Path, notice: str = "") -> Path:
     acc = np.full((len(units), len(dropouts)), np.nan)
     for c in cells:
         acc[units.index(c["dense_units"]), dropouts.index(c["dropout"])] = c["val_accuracy"]
-    fig, ax = new_figure(1.4 + 1.1 * len(dropouts), 1.2 + 0.7 * len(units))
+    # At least 5 inches wide, so that the dataset notice under it stays a short caption.
+    fig, ax = new_figure(max(5.0, 1.4 + 1.1 * len(dropouts)), 1.2 + 0.7 * len(units))
     image = ax.imshow(acc, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     best = summary["best"]
     for i, u in enumerate(units):
