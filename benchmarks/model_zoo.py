@@ -82,7 +82,7 @@ def style_targets(raw: dict) -> tuple[list[str], list[str]]:
     """
     style = set(raw.get("style_models", {}))
     return ([f"evaluate_style@{m}" for m in style],
-            [f"evaluate_ensemble@{e}" for e, spec in raw.get("ensembles", {}).items()
+            [f"ensemble_{e}" for e, spec in raw.get("ensembles", {}).items()
              if set(spec["members"]) <= style])
 
 
