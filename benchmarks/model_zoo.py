@@ -76,9 +76,9 @@ def painting_params(raw: dict, data: Path, epochs: int, weights: Path | None, *,
 def style_targets(raw: dict) -> tuple[list[str], list[str]]:
     """Style models' ``dvc repro`` targets, and the ensembles made only of style models.
 
-    An ensemble depends on the whole ``models/`` folder (its members vary), so
-    ``dvc repro`` of it would train every model first: the benchmark runs those ensembles
-    alone (``--single-item``) once their members are built.
+    An ensemble stage (``ensemble_<name>``) depends on its members' probabilities only;
+    the benchmark runs those ensembles alone (``--single-item``) once their members are
+    evaluated.
     """
     style = set(raw.get("style_models", {}))
     return ([f"evaluate_style@{m}" for m in style],
