@@ -742,9 +742,10 @@ RENAMED_KEYS: dict[str, str] = {
 
 
 def _format_error(err: ValidationError) -> str:
+    """One line a problem: ``params.yaml: <key>: <what>``; several under a header."""
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in e["loc"])
         kind = e["type"]
         last = str(e["loc"][-1]) if e["loc"] else ""
         if kind == "extra_forbidden" and last in RENAMED_KEYS:
@@ -755,9 +756,11 @@ def _format_error(err: ValidationError) -> str:
         elif kind == "missing":
             msg = "missing key"
         else:
-            msg = e["msg"]
-        lines.append(f"  {key}: {msg}")
-    return "params.yaml does not match the schema:\n" + "\n".join(lines)
+            msg = e["msg"].removeprefix("Value error, ")   # pydantic's wording of a ValueError
+        lines.append(f"{key}: {msg}" if key else msg)
+    if len(lines) == 1:
+        return f"params.yaml: {lines[0]}"
+    return "params.yaml does not match the schema:\n" + "\n".join(f"  {x}" for x in lines)
 
 
 def parse_params(raw: Any) -> Params:
