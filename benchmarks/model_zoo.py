@@ -138,7 +138,7 @@ def run_zoo(args, work: Path, split: str, weights: Path | None) -> tuple[Path, f
         members, ensembles = style_targets(chosen["raw"])
         # The copy holds the sample's Git-tracked reports: drop every model's, so that the
         # rows of members this run does not train stay empty instead of showing the sample.
-        for folder in ("eval", "train"):
+        for folder in ("eval", "train", "grid"):
             shutil.rmtree(repo / "reports" / folder, ignore_errors=True)
         run_dvc(repo, "repro", *members, log=log / "repro.log")
         for ensemble in ensembles:
