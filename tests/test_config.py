@@ -49,6 +49,8 @@ def test_grid_cells_live_in_the_grid_folders():
     (lambda r: r["data"]["sample"].update(images_per_class=10, imbalance=3.0), "data.sample",
      "the smallest class would have 3 images"),
     (lambda r: r["data"]["sample"].update(imbalance=0.5), "data.sample.imbalance", ""),
+    (lambda r: r["grid"].update(dense_units=[]), "grid.dense_units", "at least 1"),
+    (lambda r: r["grid"].update(dropout=[0.5, 0.5]), "grid", "grid.dropout lists a value twice"),
     (lambda r: r["boost"].update(sources=["nope"]), "", "boost.sources names 'nope', not a key of models"),
     (lambda r: r["boost"].update(sources=["grid_u8_d0.5"]), "", "(a grid cell: copy its settings"),
     (lambda r: r["ensembles"]["style_ensemble"]["members"].append("grid_u8_d0.5"), "",

@@ -215,8 +215,17 @@ class GridParams(_Strict):
     """The study's neurons x dropout grid over a base model."""
 
     base: str
-    dense_units: list[PositiveInt]
-    dropout: list[Fraction]
+    dense_units: Annotated[list[PositiveInt], Field(min_length=1)]
+    dropout: Annotated[list[Fraction], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> GridParams:
+        for key in ("dense_units", "dropout"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"grid.{key} lists a value twice: {values} (each cell "
+                                 "is named by its values)")
+        return self
 
 
 class TrainParams(_Strict):
